@@ -1,0 +1,224 @@
+"""The five abstractions.
+
+* ``SequenceBlock``: named tensors in, named tensors out, all at once. Override
+  :meth:`SequenceBlock.process`.
+* ``StreamableBlock``: produces chunks on demand from an upstream stream and/or the
+  tensors a SequenceBlock produced. Override :meth:`StreamableBlock.generate` (a plain
+  generator: nothing runs until the consumer pulls).
+* ``SequenceBlockContainer``: a SequenceBlock made of SequenceBlocks.
+* ``StreamableStack``: a StreamableBlock made of a chain of StreamableBlocks.
+* ``StreamablePipeline``: a StreamableBlock holding one SequenceBlock and one
+  StreamableBlock.
+
+A chunk is a ``dict[str, ndarray]`` whose arrays carry time on their last axis.
+Lifecycle (timing, cancellation, error context) lives in the public ``run``/``stream``
+wrappers so a component only writes its one method.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from voicestack.errors import SynthesisCancelled
+from voicestack.tensors import Tensors
+
+Stream = Iterator[Tensors]
+
+
+@dataclass
+class Request:
+    """Per-request state shared by all blocks of one synthesis.
+
+    ``params`` holds inference settings (noise_scale, length_scale, ...); ``piece``
+    counts the text pieces (sentences/phrases) so randomness depends on the seed and
+    the piece only, never on the chunk schedule.
+    """
+
+    params: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    piece: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    timings: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # per-block state that spans text pieces
+    observer: Callable[[str, float], None] | None = None
+
+    def rng(self, stream_name: str) -> np.random.Generator:
+        """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""
+        key = [self.seed & 0xFFFFFFFF, self.piece] + list(stream_name.encode())
+        return np.random.default_rng(key)
+
+    def param(self, name: str) -> float:
+        try:
+            return float(self.params[name])
+        except KeyError:
+            raise KeyError(f"inference parameter '{name}' is not set for this request") from None
+
+    def record(self, block: str, seconds: float) -> None:
+        self.timings[block] = self.timings.get(block, 0.0) + seconds
+        self.calls[block] = self.calls.get(block, 0) + 1
+        if self.observer is not None:
+            self.observer(block, seconds)
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise SynthesisCancelled("synthesis cancelled by the consumer")
+
+
+class Block:
+    """Common base: a name (for metrics and errors) and validated parameters."""
+
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.type_name or type(self).__name__
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able tree of this block, for `addon inspect`."""
+        return {"type": self.type_name or type(self).__name__, "name": self.name}
+
+
+class SequenceBlock(Block):
+    """Named tensors in, named tensors out, all at once."""
+
+    def process(self, tensors: Tensors, request: Request) -> Tensors:
+        """Override: compute this block's outputs from ``tensors``."""
+        raise NotImplementedError
+
+    def run(self, tensors: Tensors, request: Request) -> Tensors:
+        request.check_cancelled()
+        start = time.perf_counter()
+        out = self.process(tensors, request)
+        request.record(self.name, time.perf_counter() - start)
+        return out
+
+
+class StreamableBlock(Block):
+    """Produces chunks lazily. ``source`` is the upstream stream (None for a source)."""
+
+    def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
+        """Override: yield chunks, pulling from ``source`` only as far as needed."""
+        raise NotImplementedError
+
+    def stream(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
+        inner = self.generate(source, tensors, request)
+        while True:
+            request.check_cancelled()
+            start = time.perf_counter()
+            try:
+                chunk = next(inner)
+            except StopIteration:
+                return
+            finally:
+                # time spent inside this block includes upstream pulls; probes and the
+                # metrics layer take differences where they need exclusive figures
+                request.record(self.name, time.perf_counter() - start)
+            yield chunk
+
+
+class SequenceBlockContainer(SequenceBlock):
+    """A SequenceBlock of SequenceBlocks run in order; each sees all earlier outputs."""
+
+    def __init__(self, blocks: Sequence[SequenceBlock], name: str | None = None) -> None:
+        super().__init__(name)
+        self.blocks = list(blocks)
+
+    def process(self, tensors: Tensors, request: Request) -> Tensors:
+        available = dict(tensors)
+        produced: Tensors = {}
+        for block in self.blocks:
+            out = block.run(available, request)
+            available.update(out)
+            produced.update(out)
+        return produced
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "blocks": [b.describe() for b in self.blocks]}
+
+
+class ParallelSequenceBlockContainer(SequenceBlockContainer):
+    """Runs children whose inputs are ready at the same time on a thread pool.
+
+    Children are grouped into waves by their declared inputs: a child runs in the first
+    wave after every tensor it needs exists. Output equals the sequential container's.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[SequenceBlock],
+        needs: Sequence[frozenset[str]],
+        max_workers: int = 2,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(blocks, name)
+        self.needs = list(needs)
+        self.max_workers = max_workers
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="voicestack-enc")
+
+    def process(self, tensors: Tensors, request: Request) -> Tensors:
+        available = dict(tensors)
+        produced: Tensors = {}
+        pending = list(zip(self.blocks, self.needs, strict=True))
+        while pending:
+            ready = [(b, n) for b, n in pending if n <= available.keys()]
+            if not ready:
+                missing = sorted(set().union(*(n for _, n in pending)) - available.keys())
+                raise RuntimeError(f"{self.name}: no encoder can run; missing tensors {missing}")
+            snapshot = dict(available)
+            results = list(self._pool.map(lambda bn: bn[0].run(snapshot, request), ready))
+            for out in results:
+                available.update(out)
+                produced.update(out)
+            pending = [p for p in pending if p not in ready]
+        return produced
+
+
+class StreamableStack(StreamableBlock):
+    """A chain of StreamableBlocks: each one's output stream is the next one's source."""
+
+    def __init__(self, blocks: Sequence[StreamableBlock], name: str | None = None) -> None:
+        super().__init__(name)
+        self.blocks = list(blocks)
+
+    def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
+        stream = source
+        for block in self.blocks:
+            stream = block.stream(stream, tensors, request)
+        if stream is not None:
+            yield from stream
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "stack": [b.describe() for b in self.blocks]}
+
+
+class StreamablePipeline(StreamableBlock):
+    """Exactly one SequenceBlock and one StreamableBlock: the whole model."""
+
+    def __init__(self, sequence_block: SequenceBlock, streamable_block: StreamableBlock, name: str | None = None):
+        super().__init__(name)
+        self.sequence_block = sequence_block
+        self.streamable_block = streamable_block
+
+    def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
+        encoded = {**tensors, **self.sequence_block.run(dict(tensors), request)}
+        yield from self.streamable_block.stream(source, encoded, request)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "sequence_block": self.sequence_block.describe(),
+            "streamable_block": self.streamable_block.describe(),
+        }
+
+
+def concat_chunks(chunks: Sequence[Mapping[str, np.ndarray]], name: str) -> np.ndarray:
+    """Join the ``name`` tensor of several chunks along time (the last axis)."""
+    return np.concatenate([c[name] for c in chunks], axis=-1)

@@ -1,0 +1,85 @@
+"""Binding a block to one of the addon's networks: feeds, renames, the session call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voicestack.addon import NetworkDecl
+from voicestack.blocks import Request
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.runtime import Session
+from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
+
+
+@dataclass(frozen=True)
+class NetworkParams:
+    network: str
+    inputs: Mapping[str, str] = field(default_factory=dict)  # network input -> tensor name
+    outputs: Mapping[str, str] = field(default_factory=dict)  # network output -> tensor name
+
+
+def renamed_needs(net: NetworkDecl, inputs: Mapping[str, str]) -> dict[str, TensorDecl]:
+    return {inputs.get(n, n): d for n, d in net.needed_inputs.items()}
+
+
+def renamed_outputs(net: NetworkDecl, outputs: Mapping[str, str]) -> dict[str, TensorDecl]:
+    return {outputs.get(n, n): d for n, d in net.outputs.items()}
+
+
+def check_renames(net: NetworkDecl, params: Any, env: CheckEnv) -> bool:
+    ok = True
+    for key, pool in (("inputs", net.inputs), ("outputs", net.outputs)):
+        for n in getattr(params, key):
+            if n not in pool:
+                env.error(f"network '{net.name}' has no {key[:-1]} '{n}' (it has: {', '.join(pool)})", key)
+                ok = False
+    return ok
+
+
+class NetworkCall:
+    """Calls one network: gathers its inputs (neighbours' tensors or feeds), runs, renames."""
+
+    def __init__(self, net: NetworkDecl, session: Session, inputs: Mapping[str, str], outputs: Mapping[str, str]):
+        self.net = net
+        self.session = session
+        self.inputs = dict(inputs)
+        self.outputs = dict(outputs)
+
+    @classmethod
+    def open(cls, params: NetworkParams, ctx: BuildContext) -> NetworkCall:
+        net = ctx.manifest.networks[params.network]
+        session = ctx.sessions.open(net.path, ctx.runtime_for(net.name))
+        return cls(net, session, params.inputs, params.outputs)
+
+    def __call__(self, tensors: Mapping[str, np.ndarray], request: Request, noise_key: str) -> Tensors:
+        feeds: dict[str, np.ndarray] = {}
+        dims: dict[str, int] = {}
+        for name, inp in self.net.inputs.items():
+            if inp.feed is None:
+                array = tensors[self.inputs.get(name, name)]
+                feeds[name] = array
+                for d, size in zip(inp.decl.shape, array.shape, strict=False):
+                    if isinstance(d, str):
+                        dims.setdefault(d, size)
+        for name, inp in self.net.inputs.items():
+            if inp.feed is not None:
+                feeds[name] = self._feed(name, inp.decl, inp.feed.kind, inp.feed.value, dims, request, noise_key)
+        out = self.session.run(feeds)
+        return {self.outputs.get(n, n): v for n, v in out.items() if n in self.net.outputs}
+
+    def _feed(self, name: str, decl: TensorDecl, kind: str, value: Any, dims: dict[str, int],
+              request: Request, noise_key: str) -> np.ndarray:
+        dtype = DTYPES[decl.dtype]
+        shape = resolve_shape(decl.shape, dims, f"network '{self.net.name}' input '{name}'")
+        if kind == "params":
+            return np.array([request.param(p) for p in value], dtype=dtype).reshape(shape)
+        if kind == "param":
+            return np.full(shape, request.param(value), dtype=dtype)
+        if kind == "fill":
+            return np.full(shape, value, dtype=dtype)
+        # noise: keyed by the request seed, the text piece and the block, never the chunking
+        return request.rng(f"{noise_key}/{name}").standard_normal(shape).astype(dtype)
