@@ -80,6 +80,11 @@ class Manifest:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
+    def mel(self) -> Mapping[str, Any] | None:
+        """Mel-spectrogram settings of a mel model or a mel vocoder (None otherwise)."""
+        return self.raw.get("mel")
+
+    @property
     def source(self) -> str:
         return f"addon '{self.name}'"
 
@@ -127,7 +132,7 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
         problems.append(("format_version", f"got {version!r}, expected {FORMAT_VERSION} (this voicestack reads addon format {FORMAT_VERSION})"))
         return None, problems
     known = {"format_version", "name", "version", "language", "sample_rate", "architecture", "description",
-             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source"}
+             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel"}
     for key in data:
         if key not in known:
             problems.append((key, f"unknown key; valid keys: {', '.join(sorted(known))}"))
@@ -162,6 +167,9 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
                 problems.append(("stacks.default", "duplicate name: 'default' is the top-level 'stack'"))
             else:
                 stacks[key] = value
+    mel = data.get("mel")
+    if mel is not None and not isinstance(mel, dict):
+        problems.append(("mel", "expected an object of mel-spectrogram settings (sample_rate, n_fft, hop_length, ...)"))
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         problems.append(("profiles", "expected an object of named profiles"))
