@@ -41,13 +41,13 @@ def build_stack(addon: Path | Manifest, stack: Any = None, profile: Any = None,
     raw = manifest.stacks["default"] if stack is None else stack
     from voicestack.voice import FRONTEND_TENSORS
 
-    spec = parse_stack(raw)
+    prof = resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
+    spec = prof.apply(parse_stack(raw))
     env = CheckEnv(manifest, dict(inputs or FRONTEND_TENSORS), None, "stack")
     try:
         check_stack(spec, env)
     except SpecError as err:
         raise SpecError(err.problems, source=manifest.source) from None
-    prof = resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
     block = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
     assert isinstance(block, StreamableBlock)
     return block

@@ -139,11 +139,18 @@ def make_frontend(settings: Mapping[str, Any]) -> FrontEnd:
     raise SpecError.at("frontend.type", f"unknown front-end {kind!r}")
 
 
-def validate_stack(manifest: Manifest, stack_name: str = "default") -> tuple[Any, dict[str, TensorDecl]]:
-    """Parse + check one of the manifest's stacks; every problem carries its JSON path."""
+def validate_stack(manifest: Manifest, stack_name: str = "default",
+                   profile: Profile | None = None) -> tuple[Any, dict[str, TensorDecl]]:
+    """Parse + check one of the manifest's stacks; every problem carries its JSON path.
+
+    With a ``profile``, the stack checked is the one that profile runs (its component
+    substitutions and compiled sizes applied: ``Profile.apply``).
+    """
     path = "stack" if stack_name == "default" else f"stacks.{stack_name}"
     try:
         spec = parse_stack(manifest.stacks[stack_name], path)
+        if profile is not None:
+            spec = profile.apply(spec)
         emitted = check_stack(spec, CheckEnv(manifest, dict(FRONTEND_TENSORS), None, path))
     except SpecError as err:
         raise SpecError(err.problems, source=manifest.source) from None
@@ -176,7 +183,7 @@ class Voice:
             prof = resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
         except SpecError as err:
             raise SpecError(err.problems, source=manifest.source) from None
-        spec, _ = validate_stack(manifest, prof.stack)
+        spec, _ = validate_stack(manifest, prof.stack, prof)
         frontend = make_frontend(manifest.frontend)
         root = build_block(spec, BuildContext(manifest, sessions or SessionFactory(), prof))
         assert isinstance(root, StreamableBlock)

@@ -1,5 +1,5 @@
 """Built-in components. Importing this package registers them (an explicit list)."""
 
-from voicestack.components import containers, decoders, effects, probes, upsampler
+from voicestack.components import containers, decoders, effects, probes, static, upsampler, vocoders
 
-__all__ = ["containers", "decoders", "effects", "probes", "upsampler"]
+__all__ = ["containers", "decoders", "effects", "probes", "static", "upsampler", "vocoders"]

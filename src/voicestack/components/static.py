@@ -1,0 +1,519 @@
+"""Static-shape integration components: every network call has exactly a compiled shape.
+
+A static profile substitutes these for the dynamic ones (see ``profiles.Profile.apply``);
+a stack may also name them directly.
+
+* ``StaticEncoders`` / ``StaticParallelEncoders``: the ids are padded (id 0) to the
+  smallest compiled bucket that holds them and the real ``input_lengths`` is passed;
+  outputs are trimmed back to the real length. A piece longer than the largest bucket
+  is split at a phrase boundary (after , ; : . ! ? and the following space), else at a
+  word boundary (after a space), never inside a word; the parts' outputs are joined
+  before the upsampler, so the decoder runs across the join (with its context) and the
+  audio has no seam.
+* ``StaticDecoder``: windows of exactly a compiled size, context included. The last
+  window of a piece slides back over real frames so the audio stays exact; a piece
+  shorter than one window is padded by repeating its last frame and trimmed.
+
+Both count what they compute in ``request.state["static"]`` (real and padding ids and
+frames) for benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from voicestack.addon import NetworkDecl
+from voicestack.blocks import ParallelSequenceBlockContainer, Request, SequenceBlock, SequenceBlockContainer, Stream
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.containers import (
+    Encoder,
+    Encoders,
+    EncodersParams,
+    ParallelEncoders,
+    ParallelEncodersParams,
+    encoder_specs,
+)
+from voicestack.components.decoders import Decoder, DecoderParams, FrameBuffer
+from voicestack.components.network import NetworkCall, renamed_needs
+from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
+from voicestack.registry import register
+from voicestack.runtime import Session
+from voicestack.runtime.static import GuardedSession, StaticShapeError, static_copy
+from voicestack.spec import BlockSpec
+from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
+
+if TYPE_CHECKING:
+    from voicestack.profiles import Profile
+
+IDS = "input"  # the front-end's id tensor [1, T]
+LENGTHS = "input_lengths"
+NOISE_PREFIX = "noise:"  # tensors carrying noise drawn at the real length (then padded)
+
+
+def stats(request: Request) -> dict[str, int]:
+    """Counters of computed work in this request: ids/frames, real and padding."""
+    return request.state.setdefault("static", {"ids": 0, "ids_padding": 0, "frames": 0, "frames_padding": 0,
+                                               "encoder_calls": 0, "decoder_calls": 0, "splits": 0})
+
+
+# ---------------------------------------------------------------------------- the network call
+
+
+class StaticNetworkCall(NetworkCall):
+    """Calls a network through static copies, one per compiled size of dimension ``dim``."""
+
+    def __init__(self, net: NetworkDecl, sessions: Mapping[int, GuardedSession], dim: str,
+                 inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+        first = next(iter(sessions.values()))
+        super().__init__(net, first, inputs, outputs)
+        self.sessions = dict(sessions)
+        self.dim = dim
+
+    @classmethod
+    def open_static(cls, params: Any, ctx: BuildContext, dim: str, sizes: Iterable[int]) -> StaticNetworkCall:
+        """Make (or reuse cached) static copies for each size and open them under the profile's runtime."""
+        net = ctx.manifest.networks[params.network]
+        config = ctx.runtime_for(net.name)
+        sessions: dict[int, GuardedSession] = {}
+        for size in sorted(set(sizes)):
+            shapes = {name: resolve_shape(inp.decl.shape, {dim: size}, f"network '{net.name}' input '{name}'")
+                      for name, inp in net.inputs.items()}
+            path = static_copy(net.path, shapes)
+            session: Session = ctx.sessions.open(path, dataclasses.replace(config, static_shapes=shapes))
+            sessions[size] = GuardedSession(session, shapes, net.name)
+        return cls(net, sessions, dim, params.inputs, params.outputs)
+
+    @property
+    def compiled(self) -> list[int]:
+        return sorted(self.sessions)
+
+    def __call__(self, tensors: Mapping[str, np.ndarray], request: Request, noise_key: str) -> Tensors:
+        feeds: dict[str, np.ndarray] = {}
+        dims: dict[str, int] = {}
+        for name, inp in self.net.inputs.items():
+            if inp.feed is None:
+                array = tensors[self.inputs.get(name, name)]
+                feeds[name] = array
+                for d, size in zip(inp.decl.shape, array.shape, strict=False):
+                    if isinstance(d, str):
+                        dims.setdefault(d, size)
+        size = dims.get(self.dim)
+        session = self.sessions.get(size)  # type: ignore[arg-type]
+        if session is None:
+            raise StaticShapeError(
+                f"static network '{self.net.name}' has no compiled size {size} for dimension '{self.dim}' "
+                f"(compiled: {', '.join(map(str, self.compiled))})"
+            )
+        for name, inp in self.net.inputs.items():
+            if inp.feed is not None:
+                given = tensors.get(f"{NOISE_PREFIX}{noise_key}/{name}")
+                feeds[name] = given if given is not None else self._feed(
+                    name, inp.decl, inp.feed.kind, inp.feed.value, dims, request, noise_key)
+        out = session.run(feeds)
+        return {self.outputs.get(n, n): v for n, v in out.items() if n in self.net.outputs}
+
+
+def guards(block: Any) -> list[GuardedSession]:
+    """Every guarded static session under a built block (for tests and metrics)."""
+    found: list[GuardedSession] = []
+    seen: set[int] = set()
+
+    def walk(b: Any) -> None:
+        if id(b) in seen:
+            return
+        seen.add(id(b))
+        call = getattr(b, "call", None)
+        if isinstance(call, StaticNetworkCall):
+            found.extend(call.sessions.values())
+        for attr in ("blocks", "sequence_block", "streamable_block"):
+            child = getattr(b, attr, None)
+            for c in child if isinstance(child, list) else [child] if child is not None else []:
+                walk(c)
+
+    walk(block)
+    return found
+
+
+# ---------------------------------------------------------------------------- splitting ids
+
+
+def boundary_ids(frontend: Mapping[str, Any]) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """(word separators, phrase punctuation, padding ids) from the addon's front-end settings."""
+    table: dict[str, list[int]]
+    if isinstance(frontend.get("phoneme_id_map"), Mapping):
+        table = {k: list(v) for k, v in frontend["phoneme_id_map"].items()}
+    elif frontend.get("type") == "characters":
+        symbols = str(frontend.get("symbols", "abcdefghijklmnopqrstuvwxyz ,.!?'"))
+        table = {c: [i + 1] for i, c in enumerate(symbols)}
+        table.setdefault("_", [0])
+    else:
+        table = {}
+
+    def ids(chars: str) -> frozenset[int]:
+        return frozenset(i for c in chars for i in table.get(c, []))
+
+    return ids(" "), ids(",;:.!?"), ids("_")
+
+
+def split_points(ids: np.ndarray, limit: int, word: frozenset[int], phrase: frozenset[int],
+                 pad: frozenset[int]) -> tuple[list[tuple[int, int]], int]:
+    """Cut ``ids`` into [start, end) parts of at most ``limit`` ids.
+
+    A cut goes after a word separator (and the padding ids after it); one after phrase
+    punctuation is preferred when it keeps the part at least a third of ``limit`` long.
+    Returns the parts and how many cuts had to fall inside a word (no separator in reach).
+    """
+    n = len(ids)
+    cuts: list[tuple[int, int]] = []  # (position the next part starts at, priority)
+    for i, v in enumerate(ids):
+        if int(v) in word:
+            j = i + 1
+            while j < n and int(ids[j]) in pad:
+                j += 1
+            k = i - 1
+            while k >= 0 and int(ids[k]) in pad:
+                k -= 1
+            cuts.append((j, 2 if k >= 0 and int(ids[k]) in phrase else 1))
+    parts: list[tuple[int, int]] = []
+    start, forced = 0, 0
+    while n - start > limit:
+        reach = [(c, p) for c, p in cuts if start < c <= start + limit and c < n]
+        phrases = [c for c, p in reach if p == 2 and c - start >= limit // 3]
+        words = [c for c, _ in reach]
+        if phrases:
+            cut = phrases[-1]
+        elif words:
+            cut = words[-1]
+        else:
+            cut, forced = start + limit, forced + 1
+        parts.append((start, cut))
+        start = cut
+    parts.append((start, n))
+    return parts, forced
+
+
+# ---------------------------------------------------------------------------- encoders
+
+
+@dataclass(frozen=True)
+class StaticEncodersParams(EncodersParams):
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+
+    def __post_init__(self) -> None:
+        _check_buckets(self.buckets)
+
+
+@dataclass(frozen=True)
+class StaticParallelEncodersParams(ParallelEncodersParams):
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_buckets(self.buckets)
+
+
+def _check_buckets(buckets: tuple[int, ...]) -> None:
+    if not buckets:
+        raise ValueError("buckets must list at least one compiled length")
+    small = [b for b in buckets if b < MIN_BUCKET]
+    if small:
+        raise ValueError(f"bucket {small[0]} is shorter than one word (buckets must be >= {MIN_BUCKET} ids)")
+
+
+def _seq_dim(net: NetworkDecl) -> str | None:
+    """The symbolic name of a network's id length (the last dim of its ``input``)."""
+    inp = net.inputs.get(IDS)
+    if inp is None or inp.feed is not None or not inp.decl.shape or not isinstance(inp.decl.shape[-1], str):
+        return None
+    return inp.decl.shape[-1]
+
+
+class StaticEncodersMixin:
+    """Pads ids to a bucket, runs the children on compiled shapes, trims, joins split parts."""
+
+    blocks: list[SequenceBlock]
+    name: str
+
+    def setup(self, nets: list[NetworkDecl], buckets: Iterable[int], frontend: Mapping[str, Any]) -> None:
+        self.nets = nets
+        self.buckets = tuple(sorted(set(buckets)))
+        self.word, self.phrase, self.pad = boundary_ids(frontend)
+        self.trim: dict[str, list[int]] = {}  # output tensor -> axes of length T
+        self.noise: list[tuple[str, str, TensorDecl, str]] = []  # (block name, input, decl, dim)
+        for block, net in zip(self.blocks, nets, strict=True):
+            dim = _seq_dim(net)
+            for oname, decl in net.outputs.items():
+                self.trim[oname] = [i for i, d in enumerate(decl.shape) if d == dim]
+            for iname, inp in net.inputs.items():
+                if inp.feed is not None and inp.feed.kind == "noise":
+                    self.noise.append((block.name, iname, inp.decl, dim))  # type: ignore[arg-type]
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        raise NotImplementedError
+
+    def process(self, tensors: Tensors, request: Request) -> Tensors:
+        ids = np.asarray(tensors[IDS])
+        real = ids.shape[-1]
+        if LENGTHS in tensors:
+            real = min(real, int(np.asarray(tensors[LENGTHS]).reshape(-1)[0]))
+        flat = ids.reshape(-1)[:real]
+        parts, forced = split_points(flat, self.buckets[-1], self.word, self.phrase, self.pad)
+        counters = stats(request)
+        if forced:
+            request.events.append({"block": self.name, "event": "split_inside_word", "count": forced})
+        if len(parts) > 1:
+            counters["splits"] += len(parts) - 1
+        results = []
+        for k, (a, b) in enumerate(parts):
+            n = b - a
+            bucket = next(s for s in self.buckets if s >= n)
+            padded = dict(tensors)
+            x = np.zeros((1, bucket), dtype=ids.dtype)
+            x[0, :n] = flat[a:b]
+            padded[IDS] = x
+            padded[LENGTHS] = np.asarray([n], dtype=np.int64)
+            for block_name, iname, decl, dim in self.noise:
+                # drawn at the real length (the same draws as the dynamic profile), zero-padded
+                suffix = "" if len(parts) == 1 else f"#{k}"
+                shape = resolve_shape(decl.shape, {dim: n}, f"{block_name}.{iname}")
+                noise = request.rng(f"{block_name}/{iname}{suffix}").standard_normal(shape).astype(DTYPES[decl.dtype])
+                widths = [(0, bucket - n if d == dim else 0) for d in decl.shape]
+                padded[f"{NOISE_PREFIX}{block_name}/{iname}"] = np.pad(noise, widths)
+            out = self.run_children(padded, request)
+            results.append({name: self._trim(name, value, n) for name, value in out.items()})
+            counters["ids"] += n
+            counters["ids_padding"] += bucket - n
+            counters["encoder_calls"] += 1
+        if len(results) == 1:
+            return results[0]
+        joined: Tensors = {}
+        for name in results[0]:
+            axes = self.trim.get(name) or []
+            joined[name] = (np.concatenate([r[name] for r in results], axis=axes[-1]) if axes else results[0][name])
+        return joined
+
+    def _trim(self, name: str, value: np.ndarray, n: int) -> np.ndarray:
+        for axis in self.trim.get(name, ()):
+            value = np.take(value, np.arange(n), axis=axis)
+        return value
+
+
+def _static_children(spec: BlockSpec, ctx: BuildContext) -> tuple[list[SequenceBlock], list[NetworkDecl]]:
+    blocks, nets = [], []
+    for child in encoder_specs(spec, ctx):
+        net = ctx.manifest.networks[child.params.network]
+        dim = _seq_dim(net)
+        call = StaticNetworkCall.open_static(child.params, ctx, dim, spec.params.buckets)  # type: ignore[arg-type]
+        blocks.append(Encoder(call, child.name or net.name))
+        nets.append(net)
+    return blocks, nets
+
+
+def _check_static_encoders(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+    produced = Encoders.check(spec, env)
+    for child in encoder_specs(spec, env):
+        net = env.manifest.networks[child.params.network]
+        if _seq_dim(net) is None:
+            env.error(f"network '{net.name}' has no input '{IDS}' with a dynamic last dimension; "
+                      f"{spec.type} pads ids along it to the compiled buckets")
+    return produced
+
+
+def _encoders_with_profile(params: Any, profile: Profile, path: str, problems: list[tuple[str, str]]) -> Any:
+    if profile.buckets is None:
+        return params
+    return dataclasses.replace(params, buckets=profile.buckets)
+
+
+@register
+class StaticEncoders(StaticEncodersMixin, Encoders):
+    """Encoders on static shapes: ids padded to compiled buckets, long pieces split at phrases."""
+
+    type_name = "StaticEncoders"
+    Params = StaticEncodersParams
+    with_profile = staticmethod(_encoders_with_profile)
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        return SequenceBlockContainer.process(self, tensors, request)
+
+    @classmethod
+    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+        return _check_static_encoders(spec, env)
+
+    @classmethod
+    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
+        blocks, nets = _static_children(spec, ctx)
+        block = cls(blocks, spec.name or cls.type_name)
+        block.setup(nets, spec.params.buckets, ctx.manifest.frontend)
+        return block
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "buckets": list(self.buckets)}
+
+
+@register
+class StaticParallelEncoders(StaticEncodersMixin, ParallelEncoders):
+    """ParallelEncoders on static shapes: independent encoders run at once, each on its bucket."""
+
+    type_name = "StaticParallelEncoders"
+    Params = StaticParallelEncodersParams
+    with_profile = staticmethod(_encoders_with_profile)
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        return ParallelSequenceBlockContainer.process(self, tensors, request)
+
+    @classmethod
+    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+        return _check_static_encoders(spec, env)
+
+    @classmethod
+    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
+        blocks, nets = _static_children(spec, ctx)
+        needs = [frozenset(renamed_needs(net, {})) for net in nets]
+        block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
+        block.setup(nets, spec.params.buckets, ctx.manifest.frontend)
+        return block
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "buckets": list(self.buckets)}
+
+
+# ---------------------------------------------------------------------------- decoder
+
+
+@dataclass(frozen=True)
+class StaticDecoderParams(DecoderParams):
+    # frames the network sees per call, context on both sides included; one compiled
+    # shape each. None: 3, 6 and 12 x context (joe: 96, 192, 384 frames; measured in
+    # bench/bench_profiles.py). The first call of a request uses the smallest (time to
+    # first audio); later calls the smallest that reaches the end of the piece, else the
+    # largest.
+    window: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for w in self.windows:
+            if w <= 2 * self.context:
+                raise ValueError(f"window {w} is smaller than twice the context ({self.context}) plus one frame")
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        if self.window:
+            return tuple(sorted(set(self.window)))
+        c = max(self.context, 2)
+        return (3 * c, 6 * c, 12 * c)
+
+
+def _decoder_with_profile(params: Any, profile: Profile, path: str, problems: list[tuple[str, str]]) -> Any:
+    changes: dict[str, Any] = {}
+    if profile.window is not None:
+        changes["window"] = profile.window
+    if profile.context is not None:
+        changes["context"] = profile.context
+    if not changes:
+        return params
+    window = changes.get("window", params.window)
+    context = changes.get("context", params.context)
+    bad = [w for w in (window or ()) if w <= 2 * context]
+    if bad:
+        where = f"{profile.path}.window" if profile.window is not None else f"{path}.window"
+        problems.append((where, f"window {bad[0]} is smaller than twice the context ({context}) plus one frame; "
+                                f"a window holds the context on both sides and the frames it decodes"))
+        return params
+    return dataclasses.replace(params, **changes)
+
+
+@register
+class StaticDecoder(Decoder):
+    """Decoder on static shapes: every call sees exactly a compiled window of frames."""
+
+    type_name = "StaticDecoder"
+    Params = StaticDecoderParams
+    with_profile = staticmethod(_decoder_with_profile)
+
+    def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
+        assert source is not None
+        ctx = self.params.context
+        sizes = self.params.windows
+        largest = sizes[-1]
+        r = self.ratio
+        state = request.state.setdefault(f"{self.name}/static", {"calls": 0})
+        counters = stats(request)
+        buf = FrameBuffer(source, self.input_name)
+        pos = 0
+        while True:
+            lo = max(0, pos - ctx)
+            if state["calls"] == 0:
+                size = sizes[0]  # the request's first audio: the smallest window
+                buf.fill_to(lo + size + 1)
+            else:
+                buf.fill_to(lo + largest + 1)
+                reach = [s for s in sizes if lo + s >= buf.end] if buf.exhausted else []
+                size = reach[0] if reach else largest
+                if reach and size > buf.end:
+                    # the covering window would need padding: decode with a smaller one first
+                    # so the last window can slide back over real frames instead
+                    shorter = [s for s in sizes if lo + s < buf.end]
+                    size = shorter[-1] if shorter else size
+            if buf.exhausted and pos >= buf.end:
+                return
+            state["calls"] += 1
+            hi = lo + size
+            if buf.exhausted and hi >= buf.end:
+                # the last window of the piece: slide back over real frames, pad only if too short
+                end = buf.end
+                lo = max(0, end - size)
+                frames = buf.slice(lo, end)
+                pad = size - frames.shape[-1]
+                if pad:
+                    frames = np.concatenate([frames, np.repeat(frames[..., -1:], pad, axis=-1)], axis=-1)
+                y = self.run_window(frames, request)
+                counters["frames"] += size
+                counters["frames_padding"] += pad
+                counters["decoder_calls"] += 1
+                yield {self.output_name: y[..., (pos - lo) * r: (end - lo) * r]}
+                return
+            end = hi - ctx
+            y = self.run_window(buf.slice(lo, hi), request)
+            counters["frames"] += size
+            counters["decoder_calls"] += 1
+            yield {self.output_name: y[..., (pos - lo) * r: (end - lo) * r]}
+            pos = end
+            buf.drop_before(max(0, pos - largest))
+
+    @classmethod
+    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+        emitted = super().check(spec, env)
+        net = env.manifest.networks.get(spec.params.network)
+        io = cls.resolve_io(spec, env.with_(problems=[])) if net is not None else None
+        if net is not None and io is not None:
+            network_input = next(n for n in net.needed_inputs if spec.params.inputs.get(n, n) == io[0])
+            dim = net.inputs[network_input].decl.shape[-1]
+            if not isinstance(dim, str):
+                env.error(f"network '{net.name}' input '{network_input}' has a fixed length {dim}; "
+                          f"{cls.type_name} needs a dynamic one to make its compiled windows", "network")
+        return emitted
+
+    @classmethod
+    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Decoder:
+        p = spec.params
+        net = ctx.manifest.networks[p.network]
+        needed = [p.inputs.get(n, n) for n in net.needed_inputs]
+        input_name = p.input or needed[0]
+        output_name = p.output or p.outputs.get(next(iter(net.outputs)), next(iter(net.outputs)))
+        network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
+        dim = net.inputs[network_input].decl.shape[-1]
+        call = StaticNetworkCall.open_static(p, ctx, str(dim), p.windows)
+        return cls(p, call, input_name, output_name, spec.name or cls.type_name)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "windows": list(self.params.windows), "context": self.params.context}
+
+
+__all__ = ["StaticDecoder", "StaticEncoders", "StaticNetworkCall", "StaticParallelEncoders", "boundary_ids",
+           "guards", "split_points", "stats"]
