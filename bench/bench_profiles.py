@@ -31,8 +31,8 @@ PROFILES: dict[str, Any] = {
     "default": "default",
     "static": "static",
     "openvino": "openvino",
-    "mixed": {"runtime": "onnxruntime", "networks": {"decoder": {"runtime": "openvino"}},
-              "description": "encoder onnxruntime (dynamic), decoder OpenVINO (dynamic)"},
+    "mixed": {"runtime": "onnxruntime", "networks": {"hifigan": {"runtime": "openvino"}},
+              "description": "encoder onnxruntime (dynamic), HiFi-GAN OpenVINO (dynamic)"},
 }
 
 

@@ -132,16 +132,17 @@ def test_every_static_call_has_its_compiled_shape(voices, joe_ids):
     for _, got, compiled in seen:
         assert got == compiled
     # and a wrong shape fails loudly, naming the network, the input and both shapes
-    dec = next(g for g in guards(voice.root) if g.network == "decoder" and g.shapes["z_p"] == (1, 192, 192))
-    with pytest.raises(StaticShapeError, match=r"decoder.*'z_p'.*\[1, 192, 192\].*got \[1, 192, 191\]"):
-        dec.run({"z_p": np.zeros((1, 192, 191), np.float32)})
+    dec = next(g for g in guards(voice.root) if g.network == "hifigan")
+    size = dec.shapes["z"][-1]
+    with pytest.raises(StaticShapeError, match=rf"hifigan.*'z'.*\[1, 192, {size}\].*got \[1, 192, {size - 1}\]"):
+        dec.run({"z": np.zeros((1, 192, size - 1), np.float32)})
 
 
 @pytest.mark.real_voice
 def test_openvino_matches_onnxruntime(joe, voices, joe_ids):
     pytest.importorskip("openvino")
     ref, _ = speak(voices["default"], joe_ids["short"])
-    for profile in ("openvino", {"networks": {"decoder": {"runtime": "openvino"}}}):
+    for profile in ("openvino", {"networks": {"hifigan": {"runtime": "openvino"}}}):
         voice = voicestack.load_voice(joe, profile=profile)
         got, _ = speak(voice, joe_ids["short"])
         snr = snr_db(ref, got)

@@ -19,6 +19,7 @@ A network input may carry a ``feed``: the framework fills it instead of a neighb
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,8 +209,9 @@ def _parse_networks(value: Any, root: Path, problems: list[tuple[str, str]]) -> 
         if not isinstance(file, str) or not file:
             problems.append((f"{path}.file", "missing; expected the network file's path relative to the addon"))
         else:
-            file_path = (root / file).resolve()
-            if not file_path.is_relative_to(root.resolve()):
+            # the path may not climb out of the addon (a symlink inside it may point anywhere)
+            file_path = Path(os.path.normpath(root.absolute() / file))
+            if not file_path.is_relative_to(Path(os.path.normpath(root.absolute()))):
                 problems.append((f"{path}.file", f"'{file}' points outside the addon directory"))
             elif not file_path.is_file():
                 problems.append((f"{path}.file", f"file '{file}' not found in {root}"))

@@ -792,13 +792,19 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
 
 # --------------------------------------------------------------------------- addon
 
-IMPORTER_VERSION = 1
+IMPORTER_VERSION = 2
+FLOW_FILE = "flow.onnx"
+HIFIGAN_FILE = "hifigan.onnx"
 
-# The schedule: a small first window for early audio, growing 4x per window (each
+# The schedule: small first windows for early audio, growing 4x per window (each
 # window's compute stays far below the audio already produced, so playback never
-# starves), 32 frames of context per side: the flow's receptive field, exact to float
-# precision (24 frames left seams at ~51 dB).
-DEFAULT_SCHEDULE = {"first_window": 16, "max_window": 1024, "growth": 4.0, "context": 32}
+# starves). The decoder runs as two windowed networks: the flow needs 32 frames of
+# context per side (its receptive field: exact to float precision; 24 left seams at
+# ~51 dB), HiFi-GAN only ~10 (12 kept for margin), so the expensive network pays little
+# context. The flow's first window covers HiFi-GAN's first window plus its context, so
+# the first audio needs one call of each.
+FLOW_SCHEDULE = {"first_window": 32, "max_window": 1024, "growth": 4.0, "context": 32}
+HIFIGAN_SCHEDULE = {"first_window": 16, "max_window": 1024, "growth": 4.0, "context": 12}
 
 
 def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, Any]:
@@ -834,15 +840,19 @@ def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, 
         "networks": {
             "encoder": {"file": ENCODER_FILE, "format": "onnx", "role": "encoder",
                         "inputs": encoder_inputs, "outputs": split.encoder_io["outputs"]},
-            "decoder": {"file": DECODER_FILE, "format": "onnx", "role": "decoder", "time_ratio": split.hop_length,
-                        "inputs": split.decoder_io["inputs"], "outputs": split.decoder_io["outputs"]},
+            "flow": {"file": FLOW_FILE, "format": "onnx", "role": "decoder",
+                     "inputs": split.decoder_io["inputs"],
+                     "outputs": {"z": split.decoder_io["inputs"]["z_p"]}},
+            "hifigan": {"file": HIFIGAN_FILE, "format": "onnx", "role": "vocoder", "time_ratio": split.hop_length,
+                        "inputs": {"z": split.decoder_io["inputs"]["z_p"]}, "outputs": split.decoder_io["outputs"]},
         },
         "stack": [{
             "type": "StreamablePipeline",
             "sequence_block": {"type": "Encoders"},
             "streamable_block": {"type": "StreamableStack", "stack": [
                 {"type": "Upsampler", "durations": "w_ceil", "mean": "m_p", "log_scale": "logs_p", "output": "z_p"},
-                {"type": "Decoder", "network": "decoder", **DEFAULT_SCHEDULE},
+                {"type": "Decoder", "network": "flow", **FLOW_SCHEDULE},
+                {"type": "Decoder", "network": "hifigan", **HIFIGAN_SCHEDULE},
             ]},
         }],
     }
@@ -863,6 +873,11 @@ def import_piper(model: Path, config: Path | None, out_dir: Path, name: str | No
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         split = split_piper(model, config, tmp)
+        from voicestack.builtins_mel import split_vits_decoder
+
+        channels = int(split.decoder_io["inputs"]["z_p"]["shape"][1])
+        split_vits_decoder(split.decoder_path, tmp, channels)  # flow.onnx + hifigan.onnx
+        split.decoder_path.unlink()
         write_manifest(tmp, piper_manifest(split, name, model.name))
         read_manifest(tmp)  # the result must validate before it appears
         tmp.chmod(0o755)

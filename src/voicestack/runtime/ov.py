@@ -69,8 +69,12 @@ class OvSession:
         if config.threads:
             props["INFERENCE_NUM_THREADS"] = int(config.threads)
         self._compiled = core().compile_model(model, config.device, props)
-        self.input_names = [p.get_any_name() for p in self._compiled.inputs]
-        self.output_names = [p.get_any_name() for p in self._compiled.outputs]
+        from voicestack.addon import graph_io
+
+        ins, outs = graph_io(self.path)
+        graph_inputs, graph_outputs = set(ins), set(outs)
+        self.input_names = [_graph_name(p, graph_inputs) for p in self._compiled.inputs]
+        self.output_names = [_graph_name(p, graph_outputs) for p in self._compiled.outputs]
         self.static_shapes = dict(config.static_shapes or {})
         self._local = threading.local()  # one infer request per thread
 
@@ -87,3 +91,13 @@ class OvSession:
         # copy: the request reuses its output buffers on the next call
         return {name: np.array(request.get_output_tensor(i).data, copy=True)
                 for i, name in enumerate(self.output_names)}
+
+
+def _graph_name(port: object, wanted: set[str]) -> str:
+    """The ONNX graph's own name for a port: OpenVINO may attach several names to one
+    tensor (an output that is also an internal tensor) and any one of them first."""
+    names = port.get_names()  # type: ignore[attr-defined]
+    for name in names:
+        if name in wanted:
+            return str(name)
+    return str(port.get_any_name())  # type: ignore[attr-defined]
