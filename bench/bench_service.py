@@ -1,0 +1,193 @@
+"""Load test of `voicestack serve` on loopback: N concurrent clients, each streaming one
+utterance from POST /v1/audio/speech.
+
+    python bench/bench_service.py [--voice joe] [--levels 1,4,8,16] [--rounds 2] [--workers N]
+
+Starts its own server process on a free loopback port, warms the voice up, then for
+each concurrency level runs ``rounds`` rounds of N simultaneous requests and prints:
+p50/p95 time to first audio (first body byte), audio seconds delivered per wall second,
+the slowest stream's speed (audio seconds / its wall seconds; > 1 is faster than real
+time), errors, and the server's peak RSS. Ratios are measured in this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TEXT = ("The quick brown fox jumps over the lazy dog. Streaming speech starts playing while the rest "
+        "of the sentence is still being computed. This is how a voice service should feel.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakRss:
+    """Samples the server's RSS every 50 ms (VmHWM is process-lifetime, this is per level)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def one(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> dict[str, float]:
+    start = time.perf_counter()
+    first = None
+    n = 0
+    async with client.stream("POST", f"{url}/v1/audio/speech", json=body) as r:
+        if r.status_code != 200:
+            await r.aread()
+            return {"error": 1.0, "status": float(r.status_code)}
+        rate = int(r.headers["x-sample-rate"])
+        async for part in r.aiter_raw():
+            if part and first is None:
+                first = time.perf_counter() - start
+            n += len(part)
+    wall = time.perf_counter() - start
+    audio = n / 2 / rate
+    return {"error": 0.0, "ttfa": first or wall, "wall": wall, "audio": audio}
+
+
+async def delayed(seconds: float, coro: Any) -> Any:
+    await asyncio.sleep(seconds)
+    return await coro
+
+
+async def level(url: str, clients: int, rounds: int, voice: str, text: str, spread: float) -> dict[str, float]:
+    results: list[dict[str, float]] = []
+    wall_total = 0.0
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        for r in range(rounds):
+            body = {"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm", "seed": r}
+            start = time.perf_counter()
+            starts = [spread * i / clients for i in range(clients)]  # 0: all at once (a burst)
+            outs = await asyncio.gather(*(delayed(t, one(client, url, body)) for t in starts),
+                                        return_exceptions=True)
+            wall_total += time.perf_counter() - start
+            for out in outs:
+                results.append(out if isinstance(out, dict) else {"error": 1.0})
+    ok = [x for x in results if not x["error"]]
+    ttfa = sorted(x["ttfa"] for x in ok) or [float("nan")]
+
+    def pct(p: float) -> float:
+        return ttfa[min(len(ttfa) - 1, int(round(p * (len(ttfa) - 1))))]
+
+    return {"clients": clients, "requests": len(results), "errors": len(results) - len(ok),
+            "p50": pct(0.5), "p95": pct(0.95), "throughput": sum(x["audio"] for x in ok) / wall_total,
+            "slowest": min((x["audio"] / x["wall"] for x in ok), default=float("nan"))}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--voice", default="joe")
+    ap.add_argument("--voices-dir", help="addon directory to serve (default: the built-ins only)")
+    ap.add_argument("--levels", default="1,4,8,16")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="runtime threads per network run (profile 'threads'; 0: the runtime's default)")
+    ap.add_argument("--spread", type=float, default=0.0,
+                    help="start a level's clients evenly over this many seconds (default 0: all at once)")
+    ap.add_argument("--text", default=TEXT)
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cfg = {"workers": args.workers, "max_active_streams": max(levels) + 4, "max_queue": max(levels) + 4,
+           "default_voice": args.voice, "voices_dirs": [args.voices_dir] if args.voices_dir else []}
+    if args.threads:
+        cfg["voices"] = {args.voice: {"profile": {"threads": args.threads}}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cfg, f)
+    cmd = [sys.executable, "-m", "voicestack.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--config", f.name]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print("the server did not start", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        warm = httpx.post(f"{url}/v1/audio/speech", json={"input": args.text, "voice": args.voice}, timeout=120)
+        warm.raise_for_status()
+        print(f"voice={args.voice} workers={args.workers} threads={args.threads or 'default'} rounds={args.rounds} spread={args.spread}s cpus={os.cpu_count()} "
+              f"text={len(args.text)} chars")
+        print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'audio s/s':>9} "
+              f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9}")
+        rows = []
+        for clients in levels:
+            with PeakRss(server.pid) as peak:
+                row = asyncio.run(level(url, clients, args.rounds, args.voice, args.text, args.spread))
+            row["rss_mb"] = peak.peak / 1024
+            rows.append(row)
+            print(f"{row['clients']:>7} {row['requests']:>5} {row['p50'] * 1000:>7.0f}ms {row['p95'] * 1000:>7.0f}ms "
+                  f"{row['throughput']:>9.2f} {row['slowest']:>12.2f} {row['errors']:>6} {row['rss_mb']:>7.0f}MB",
+                  flush=True)
+        single = next((r for r in rows if r["clients"] == 1), None)
+        eight = next((r for r in rows if r["clients"] == 8), None)
+        if single and eight:
+            ratio = eight["p95"] / single["p50"]
+            verdict = "met" if ratio <= 3 and eight["errors"] == 0 and eight["slowest"] > 1 else "NOT met"
+            print(f"target at 8 streams (p95 TTFA <= 3x single-stream, 0 errors, every stream faster than real "
+                  f"time): p95/single = {ratio:.2f}x, errors {eight['errors']}, slowest {eight['slowest']:.2f}x "
+                  f"real time -> {verdict}")
+        return 0
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        os.unlink(f.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
