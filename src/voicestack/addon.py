@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 SUPPORTED_FORMATS = ("onnx",)
 FRONTENDS = ("espeak", "characters", "ids")
 ROLES = ("encoder", "decoder", "vocoder", "other")
+KINDS = ("voice", "vocoder")  # a vocoder addon is used by other addons' stacks, never spoken to directly
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ class Manifest:
     profiles: Mapping[str, Any]
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return str(self.raw.get("kind", "voice"))
 
     @property
     def mel(self) -> Mapping[str, Any] | None:
@@ -133,7 +138,7 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
         problems.append(("format_version", f"got {version!r}, expected {FORMAT_VERSION} (this voicestack reads addon format {FORMAT_VERSION})"))
         return None, problems
     known = {"format_version", "name", "version", "language", "sample_rate", "architecture", "description",
-             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel"}
+             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel", "kind"}
     for key in data:
         if key not in known:
             problems.append((key, f"unknown key; valid keys: {', '.join(sorted(known))}"))
@@ -168,6 +173,8 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
                 problems.append(("stacks.default", "duplicate name: 'default' is the top-level 'stack'"))
             else:
                 stacks[key] = value
+    if data.get("kind", "voice") not in KINDS:
+        problems.append(("kind", f"got {data.get('kind')!r}, expected one of {', '.join(KINDS)}"))
     mel = data.get("mel")
     if mel is not None and not isinstance(mel, dict):
         problems.append(("mel", "expected an object of mel-spectrogram settings (sample_rate, n_fft, hop_length, ...)"))

@@ -74,18 +74,35 @@ def builtin_dir(name: str) -> Path:
     return target
 
 
+PACKAGED = Path(__file__).parent / "addons_data"  # small addons shipped in the package
+
+
 def search_path() -> list[Path]:
+    """Where named addons are looked up, first hit wins: $VOICESTACK_VOICES, the user's
+    addon directory in the cache, then the addons shipped with voicestack."""
     dirs = [Path(p) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p]
-    return dirs + [cache_dir() / "addons"]
+    return dirs + [cache_dir() / "addons", PACKAGED]
 
 
-def addon_dirs() -> dict[str, Path]:
-    """Addons found on the search path, by directory name."""
+def addon_kind(path: Path) -> str | None:
+    """An addon directory's ``kind`` (voice or vocoder), read cheaply; None if unreadable."""
+    import json
+
+    try:
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(data.get("kind", "voice")) if isinstance(data, dict) else None
+
+
+def addon_dirs(kind: str | None = "voice") -> dict[str, Path]:
+    """Addons found on the search path, by directory name (only voices by default;
+    ``kind=None`` for every addon, vocoders included)."""
     found: dict[str, Path] = {}
     for base in search_path():
         if base.is_dir():
             for child in sorted(base.iterdir()):
-                if (child / MANIFEST).is_file():
+                if (child / MANIFEST).is_file() and (kind is None or addon_kind(child) in (kind, None)):
                     found.setdefault(child.name, child)
     return found
 
@@ -95,7 +112,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     path = Path(text).expanduser()
     if (path / MANIFEST).is_file() or (os.sep in text or text.startswith(".")) and path.exists():
         return path
-    found = addon_dirs()
+    found = addon_dirs(kind=None)
     if text in found:
         return found[text]
     if text in BUILTINS:

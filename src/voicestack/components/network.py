@@ -65,11 +65,21 @@ class NetworkCall:
                 for d, size in zip(inp.decl.shape, array.shape, strict=False):
                     if isinstance(d, str):
                         dims.setdefault(d, size)
+        session = self.session_for(dims)
         for name, inp in self.net.inputs.items():
             if inp.feed is not None:
-                feeds[name] = self._feed(name, inp.decl, inp.feed.kind, inp.feed.value, dims, request, noise_key)
-        out = self.session.run(feeds)
+                feeds[name] = self.feed_value(name, inp, dims, tensors, request, noise_key)
+        out = session.run(feeds)
         return {self.outputs.get(n, n): v for n, v in out.items() if n in self.net.outputs}
+
+    def session_for(self, dims: Mapping[str, int]) -> Session:
+        """The session to run for these dynamic sizes (static variants pick a compiled copy)."""
+        return self.session
+
+    def feed_value(self, name: str, inp: Any, dims: dict[str, int], tensors: Mapping[str, np.ndarray],
+                   request: Request, noise_key: str) -> np.ndarray:
+        """The value of a framework-fed input (params, seeded noise, a constant)."""
+        return self._feed(name, inp.decl, inp.feed.kind, inp.feed.value, dims, request, noise_key)
 
     def _feed(self, name: str, decl: TensorDecl, kind: str, value: Any, dims: dict[str, int],
               request: Request, noise_key: str) -> np.ndarray:

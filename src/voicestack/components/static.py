@@ -92,16 +92,7 @@ class StaticNetworkCall(NetworkCall):
     def compiled(self) -> list[int]:
         return sorted(self.sessions)
 
-    def __call__(self, tensors: Mapping[str, np.ndarray], request: Request, noise_key: str) -> Tensors:
-        feeds: dict[str, np.ndarray] = {}
-        dims: dict[str, int] = {}
-        for name, inp in self.net.inputs.items():
-            if inp.feed is None:
-                array = tensors[self.inputs.get(name, name)]
-                feeds[name] = array
-                for d, size in zip(inp.decl.shape, array.shape, strict=False):
-                    if isinstance(d, str):
-                        dims.setdefault(d, size)
+    def session_for(self, dims: Mapping[str, int]) -> Session:
         size = dims.get(self.dim)
         session = self.sessions.get(size)  # type: ignore[arg-type]
         if session is None:
@@ -109,13 +100,14 @@ class StaticNetworkCall(NetworkCall):
                 f"static network '{self.net.name}' has no compiled size {size} for dimension '{self.dim}' "
                 f"(compiled: {', '.join(map(str, self.compiled))})"
             )
-        for name, inp in self.net.inputs.items():
-            if inp.feed is not None:
-                given = tensors.get(f"{NOISE_PREFIX}{noise_key}/{name}")
-                feeds[name] = given if given is not None else self._feed(
-                    name, inp.decl, inp.feed.kind, inp.feed.value, dims, request, noise_key)
-        out = session.run(feeds)
-        return {self.outputs.get(n, n): v for n, v in out.items() if n in self.net.outputs}
+        return session
+
+    def feed_value(self, name: str, inp: Any, dims: dict[str, int], tensors: Mapping[str, np.ndarray],
+                   request: Request, noise_key: str) -> np.ndarray:
+        # noise drawn at the real (unpadded) size and padded by the caller, so the draws
+        # equal the dynamic profile's
+        given = tensors.get(f"{NOISE_PREFIX}{noise_key}/{name}")
+        return given if given is not None else super().feed_value(name, inp, dims, tensors, request, noise_key)
 
 
 def guards(block: Any) -> list[GuardedSession]:
