@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import voicestack
-from voicestack.components.static import stats
 
 TEXTS = [
     "Hello there.",

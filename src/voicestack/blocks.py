@@ -173,7 +173,7 @@ class ParallelSequenceBlockContainer(SequenceBlockContainer):
                 missing = sorted(set().union(*(n for _, n in pending)) - available.keys())
                 raise RuntimeError(f"{self.name}: no encoder can run; missing tensors {missing}")
             snapshot = dict(available)
-            results = list(self._pool.map(lambda bn: bn[0].run(snapshot, request), ready))
+            results = list(self._pool.map(lambda block, seen=snapshot: block.run(seen, request), [b for b, _ in ready]))
             for out in results:
                 available.update(out)
                 produced.update(out)

@@ -9,7 +9,6 @@ from voicestack.blocks import (
     ParallelSequenceBlockContainer,
     SequenceBlock,
     SequenceBlockContainer,
-    StreamableBlock,
     StreamablePipeline,
     StreamableStack,
 )
