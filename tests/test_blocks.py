@@ -151,3 +151,26 @@ def test_cancel_stops_at_the_next_chunk(tiny_duration: Path) -> None:
     req.cancel.set()
     with pytest.raises(SynthesisCancelled):
         next(stream)
+
+
+def test_block_timings_are_exclusive() -> None:
+    """Each block's recorded time excludes the upstream blocks it pulled from."""
+    import time as _time
+
+    class Slow(StreamableBlock):
+        def __init__(self, name: str, sleep: float) -> None:
+            super().__init__(name)
+            self.sleep = sleep
+
+        def generate(self, source, tensors, request):  # type: ignore[no-untyped-def]
+            for i in range(3):
+                if source is not None:
+                    next(source)
+                _time.sleep(self.sleep)
+                yield {"audio": np.zeros(1, np.float32)}
+
+    req = Request()
+    list(StreamableStack([Slow("up", 0.03), Slow("down", 0.01)], name="stack").stream(None, {}, req))
+    assert 0.085 < req.timings["up"] < 0.2
+    assert 0.025 < req.timings["down"] < 0.06  # not 0.12: upstream time is not counted twice
+    assert req.timings["stack"] < 0.02

@@ -49,6 +49,7 @@ class Request:
     calls: dict[str, int] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # per-block state that spans text pieces
+    _clock: threading.local = field(default_factory=threading.local, repr=False)
     observer: Callable[[str, float], None] | None = None
 
     def rng(self, stream_name: str) -> np.random.Generator:
@@ -61,6 +62,22 @@ class Request:
             return float(self.params[name])
         except KeyError:
             raise KeyError(f"inference parameter '{name}' is not set for this request") from None
+
+    def timed(self, block: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` and record the time it spent in ``block`` itself: the time of blocks
+        it called on this thread (upstream pulls, children) is subtracted, so the figures
+        per block add up to the request's compute time."""
+        stack: list[float] = self._clock.__dict__.setdefault("stack", [])
+        stack.append(0.0)
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            elapsed = time.perf_counter() - start
+            children = stack.pop()
+            if stack:
+                stack[-1] += elapsed
+            self.record(block, elapsed - children)
 
     def record(self, block: str, seconds: float) -> None:
         self.timings[block] = self.timings.get(block, 0.0) + seconds
@@ -95,9 +112,7 @@ class SequenceBlock(Block):
 
     def run(self, tensors: Tensors, request: Request) -> Tensors:
         request.check_cancelled()
-        start = time.perf_counter()
-        out = self.process(tensors, request)
-        request.record(self.name, time.perf_counter() - start)
+        out: Tensors = request.timed(self.name, lambda: self.process(tensors, request))
         return out
 
 
@@ -110,17 +125,12 @@ class StreamableBlock(Block):
 
     def stream(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         inner = self.generate(source, tensors, request)
+        done = object()
         while True:
             request.check_cancelled()
-            start = time.perf_counter()
-            try:
-                chunk = next(inner)
-            except StopIteration:
+            chunk = request.timed(self.name, lambda: next(inner, done))
+            if chunk is done:
                 return
-            finally:
-                # time spent inside this block includes upstream pulls; probes and the
-                # metrics layer take differences where they need exclusive figures
-                request.record(self.name, time.perf_counter() - start)
             yield chunk
 
 
