@@ -262,4 +262,6 @@ def build_block(spec: BlockSpec, ctx: BuildContext) -> Block:
         children[slot_name] = (
             [build_block(c, ctx) for c in child] if isinstance(child, tuple) else build_block(child, ctx)
         )
-    return cls.build(spec, children, ctx)
+    block = cls.build(spec, children, ctx)
+    block.name = ctx.unique_name(block.name)
+    return block

@@ -89,6 +89,16 @@ class BuildContext:
     manifest: Manifest
     sessions: SessionFactory
     profile: Any = None  # voicestack.profiles.Profile
+    names: set[str] = field(default_factory=set)  # block names given so far: each is unique
+
+    def unique_name(self, name: str) -> str:
+        """Block names key metrics and per-request state: two blocks never share one."""
+        candidate, n = name, 1
+        while candidate in self.names:
+            n += 1
+            candidate = f"{name}#{n}"
+        self.names.add(candidate)
+        return candidate
 
     def runtime_for(self, network: str) -> Any:
         from voicestack.runtime import RuntimeConfig

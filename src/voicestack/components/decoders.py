@@ -177,7 +177,7 @@ class Decoder(StreamableBlock, Component):
         call = NetworkCall.open(p, ctx)  # type: ignore[arg-type]
         if input_name not in needed:
             raise SpecError.at(spec.path, f"'{input_name}' is not an input of network '{net.name}'")
-        return cls(p, call, input_name, output_name, spec.name or cls.type_name)
+        return cls(p, call, input_name, output_name, spec.name or p.network)
 
     def describe(self) -> dict[str, Any]:
         p = self.params

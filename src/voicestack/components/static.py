@@ -501,7 +501,7 @@ class StaticDecoder(Decoder):
         network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
         dim = net.inputs[network_input].decl.shape[-1]
         call = StaticNetworkCall.open_static(p, ctx, str(dim), p.windows)
-        return cls(p, call, input_name, output_name, spec.name or cls.type_name)
+        return cls(p, call, input_name, output_name, spec.name or p.network)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "windows": list(self.params.windows), "context": self.params.context}
