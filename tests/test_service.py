@@ -555,3 +555,13 @@ def test_joe_streams_over_http_equal_to_synthesize(tmp_path: Path) -> None:
         want = np.frombuffer(to_pcm16(voicestack.load_voice("joe").synthesize(text, seed=5).audio), "<i2")
         np.testing.assert_array_equal(samples, want)
         assert service.recent[-1].first_audio < service.recent[-1].stream.audio_seconds
+
+
+def test_how_autoregressive_utterances_end_is_counted(server: tuple[str, Any]) -> None:
+    url, _ = server
+    name = 'voicestack_utterance_ends_total{voice="tiny-ar",block="AutoregressiveDecoder",status="stop_token"}'
+    before = httpx.get(f"{url}/metrics").text
+    r = httpx.post(f"{url}/v1/audio/speech", json={"input": "abc. de.", "voice": "tiny-ar"}, timeout=30)
+    assert r.status_code == 200
+    after = httpx.get(f"{url}/metrics").text
+    assert metric(after, name) == metric(before, name) + 2  # two sentences, each ended by its stop token

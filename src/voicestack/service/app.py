@@ -93,6 +93,9 @@ class Synthesis:
         self.lease.release()
         self.service.scheduler.release_slot()
         m = self.service.metrics
+        for event in self.request.events:
+            if event.get("event") == "end" and "status" in event:
+                m.utterance_ends.inc(self.name, str(event.get("block", "")), str(event["status"]))
         if outcome == "ok" and self.stream.audio_seconds > 0:
             m.rtf.observe((time.monotonic() - self.stream.started) / self.stream.audio_seconds, self.name)
         elif outcome == "cancelled":

@@ -156,12 +156,17 @@ class ServiceMetrics:
             ["voice"], RTF_BUCKETS)
         self.block = Histogram(
             "voicestack_block_seconds",
-            "Time inside one call of a block (inclusive of the blocks it pulls from).",
+            "Time inside one call of a block (exclusive of the blocks it pulls from).",
             ["voice", "block"], BLOCK_BUCKETS)
         self.requests = Counter("voicestack_requests", "Requests answered, by endpoint and HTTP status.",
                                 ["endpoint", "status"])
         self.errors = Counter("voicestack_errors", "Errors by kind (bad_request, overloaded, voice_load, "
                               "synthesis, internal).", ["kind"])
+        self.utterance_ends = Counter(
+            "voicestack_utterance_ends",
+            "How autoregressive decoders ended each sentence: stop_token is normal; attention_stalled, "
+            "attention_backwards, attention_skipped and max_length are guarded failures.",
+            ["voice", "block", "status"])
         self.cancelled = Counter("voicestack_streams_cancelled", "Streams stopped because the client went away.")
         self.audio_seconds = Counter("voicestack_audio_seconds", "Audio produced, in seconds.", ["voice"])
         self.chunks = Counter("voicestack_chunks", "Audio chunks produced.", ["voice"])
