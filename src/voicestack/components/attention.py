@@ -44,7 +44,7 @@ from voicestack.components.decoders import AutoregressiveDecoder, Autoregressive
 from voicestack.errors import VoicestackError
 from voicestack.registry import register
 from voicestack.spec import BlockSpec
-from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
+from voicestack.tensors import TensorDecl, Tensors
 
 STATUSES = ("stop_token", "attention_stalled", "attention_backwards", "attention_skipped", "max_length")
 FAILURES = STATUSES[1:]
@@ -165,18 +165,9 @@ class AttentionDecoder(AutoregressiveDecoder):
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         p: AttentionParams = self.params  # type: ignore[assignment]
-        net = self.call.net
         symbols = int(np.asarray(tensors[p.lengths]).reshape(-1)[0])
         frame_limit = max(p.min_frames, int(np.ceil(symbols * p.max_frames_per_symbol)))
-        dims: dict[str, int] = {}
-        for name, inp in net.inputs.items():
-            if name in tensors:
-                for d, s in zip(inp.decl.shape, tensors[name].shape, strict=False):
-                    if isinstance(d, str):
-                        dims.setdefault(d, s)
-        carried = set(p.state.values()) | {p.frame_input}
-        state = {n: np.full(resolve_shape(net.inputs[n].decl.shape, dims, f"{net.name}.{n}"), p.initial.get(n, 0.0),
-                            dtype=DTYPES[net.inputs[n].decl.dtype]) for n in carried}
+        state = self.initial_state(tensors, p.initial)
         guard = AttentionGuard(p, symbols)
         held: deque[np.ndarray] = deque()  # frames of the last `patience` steps, not yet released
         ready: list[np.ndarray] = []

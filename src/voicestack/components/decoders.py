@@ -8,7 +8,7 @@ audio) and grow (low total cost).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from voicestack.components.network import NetworkCall, check_renames, renamed_ou
 from voicestack.errors import SpecError
 from voicestack.registry import register
 from voicestack.spec import BlockSpec
-from voicestack.tensors import TensorDecl, Tensors
+from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
 
 @dataclass(frozen=True)
@@ -227,20 +227,9 @@ class AutoregressiveDecoder(StreamableBlock, Component):
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         p = self.params
-        net = self.call.net
         symbols = int(np.asarray(tensors[p.lengths]).reshape(-1)[0])
         limit = max(p.min_frames, int(np.ceil(symbols * p.max_frames_per_symbol)))
-        dims: dict[str, int] = {}
-        for name, inp in net.inputs.items():
-            if name in tensors:
-                for d, s in zip(inp.decl.shape, tensors[name].shape, strict=False):
-                    if isinstance(d, str):
-                        dims.setdefault(d, s)
-        from voicestack.tensors import DTYPES, resolve_shape
-
-        carried = set(p.state.values()) | {p.frame_input}
-        step_inputs = {n: np.zeros(resolve_shape(net.inputs[n].decl.shape, dims, f"{net.name}.{n}"),
-                                   dtype=DTYPES[net.inputs[n].decl.dtype]) for n in carried}
+        step_inputs = self.initial_state(tensors)
         pending: list[np.ndarray] = []
         status = "max_length"
         for step in range(limit):
@@ -266,6 +255,21 @@ class AutoregressiveDecoder(StreamableBlock, Component):
         if pending:
             yield {p.output: np.concatenate(pending, axis=-1)}
         request.events.append({"block": self.name, "event": "end", "status": status})
+
+    def initial_state(self, tensors: Tensors, initial: Mapping[str, float] | None = None) -> Tensors:
+        """The carried inputs (previous frame, states) before the first step: ``initial``'s
+        value or 0, sized from the dynamic dims of the sequence tensors the network reads."""
+        p = self.params
+        net = self.call.net
+        dims: dict[str, int] = {}
+        for name, inp in net.inputs.items():
+            if name in tensors:
+                for d, size in zip(inp.decl.shape, tensors[name].shape, strict=False):
+                    if isinstance(d, str):
+                        dims.setdefault(d, size)
+        carried = set(p.state.values()) | {p.frame_input}
+        return {n: np.full(resolve_shape(net.inputs[n].decl.shape, dims, f"{net.name}.{n}"),
+                           (initial or {}).get(n, 0.0), dtype=DTYPES[net.inputs[n].decl.dtype]) for n in carried}
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
