@@ -70,7 +70,7 @@ def test_first_chunk_is_small_and_early(joe) -> None:  # type: ignore[no-untyped
     first = next(stream)
     assert first.sample_rate == 22050
     assert first.audio.dtype == np.float32
-    assert first.audio.size == 16 * 256  # HiFi-GAN's first window: 16 frames
+    assert first.audio.size == 8 * 256  # HiFi-GAN's first window: 8 frames (93 ms)
     rest = sum(c.audio.size for c in stream)
     assert rest > 50 * first.audio.size
 

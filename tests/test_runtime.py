@@ -42,3 +42,13 @@ def test_profile_selects_providers_without_code(tiny_duration: Path) -> None:
     voice = Voice.load(tiny_duration, profile={"providers": ["CPUExecutionProvider"], "threads": 1})
     assert voice.profile.runtime.threads == 1
     assert voice.synthesize("abc", seed=0).audio.size > 0
+
+
+def test_spinning_is_a_profile_field(tiny_duration: Path) -> None:
+    from voicestack.errors import SpecError
+
+    voice = Voice.load(tiny_duration, profile={"spinning": True})
+    assert voice.profile.runtime.spinning is True
+    assert Voice.load(tiny_duration).profile.runtime.spinning is False  # default: threads sleep between ops
+    with pytest.raises(SpecError, match=r"profile.spinning: got 'yes', expected true or false"):
+        Voice.load(tiny_duration, profile={"spinning": "yes"})

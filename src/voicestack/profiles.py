@@ -57,8 +57,8 @@ DEFAULT_BUCKETS = (64, 128, 256)
 MIN_BUCKET = 16  # about one long word of phoneme ids (with Piper's interleaved pads)
 
 PROFILE_KEYS = {"runtime", "providers", "device", "threads", "precision", "shapes", "stack", "networks",
-                "description", "cache_dir", "buckets", "window", "context", "components"}
-NETWORK_KEYS = {"runtime", "providers", "device", "threads", "precision"}
+                "description", "cache_dir", "spinning", "buckets", "window", "context", "components"}
+NETWORK_KEYS = {"runtime", "providers", "device", "threads", "precision", "spinning"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,11 @@ def _runtime(raw: Mapping[str, Any], base: RuntimeConfig, path: str, problems: l
             changes["precision"] = raw["precision"]
     if "cache_dir" in raw:
         changes["cache_dir"] = str(raw["cache_dir"])
+    if "spinning" in raw:
+        if not isinstance(raw["spinning"], bool):
+            problems.append((f"{path}.spinning", f"got {raw['spinning']!r}, expected true or false"))
+        else:
+            changes["spinning"] = raw["spinning"]
     config = dataclasses.replace(base, **changes)
     if config.runtime == "openvino" and ("device" in raw or "runtime" in raw) and not any(
             p[0] in (f"{path}.runtime", f"{path}.device") for p in problems):

@@ -792,7 +792,7 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
 
 # --------------------------------------------------------------------------- addon
 
-IMPORTER_VERSION = 2
+IMPORTER_VERSION = 4
 FLOW_FILE = "flow.onnx"
 HIFIGAN_FILE = "hifigan.onnx"
 
@@ -803,8 +803,8 @@ HIFIGAN_FILE = "hifigan.onnx"
 # ~51 dB), HiFi-GAN only ~10 (12 kept for margin), so the expensive network pays little
 # context. The flow's first window covers HiFi-GAN's first window plus its context, so
 # the first audio needs one call of each.
-FLOW_SCHEDULE = {"first_window": 32, "max_window": 1024, "growth": 4.0, "context": 32}
-HIFIGAN_SCHEDULE = {"first_window": 16, "max_window": 1024, "growth": 4.0, "context": 12}
+FLOW_SCHEDULE = {"first_window": 24, "max_window": 1024, "growth": 8.0, "context": 32}
+HIFIGAN_SCHEDULE = {"first_window": 8, "max_window": 1024, "growth": 8.0, "context": 12}
 
 
 def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, Any]:

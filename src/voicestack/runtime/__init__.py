@@ -33,10 +33,11 @@ class RuntimeConfig:
     precision: str = "f32"
     static_shapes: Mapping[str, tuple[int, ...]] | None = None  # input name -> compiled shape
     cache_dir: str | None = None
+    spinning: bool = False  # onnxruntime threads spin-wait between ops: faster alone, starves neighbours
 
     def key(self) -> tuple[Any, ...]:
         static = tuple(sorted((k, tuple(v)) for k, v in (self.static_shapes or {}).items()))
-        return (self.runtime, self.providers, self.device, self.threads, self.precision, static)
+        return (self.runtime, self.providers, self.device, self.threads, self.precision, static, self.spinning)
 
 
 class Session(Protocol):

@@ -31,7 +31,7 @@ class OrtSession:
         options.inter_op_num_threads = 1
         # worker threads otherwise spin ~35 ms after each run and starve the other
         # sessions on small machines (FACTS.md)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
         options.log_severity_level = 3
         self.path = Path(path)
         self.nbytes = self.path.stat().st_size

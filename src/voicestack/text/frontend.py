@@ -46,6 +46,7 @@ _CLOSERS = re.compile("[\"')\\]\u201d\u2019]")
 # Long texts are sent to espeak in pieces that end where a sentence surely ends, so
 # that the first sentences are ready before the whole text is done.
 CHUNK_CHARS = 2000
+FIRST_CHUNK_CHARS = 240  # the first piece is small: the first sentence is what the listener waits for
 _SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[A-Z\"'(\[\u201c\u2018])|\n[ \t]*\n\s*")
 
 
@@ -116,9 +117,9 @@ def _clause_end(span: str, last: bool) -> tuple[str, bool, int]:
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
     """Split long text where a sentence certainly ends: (offset, piece)."""
     start = 0
-    while len(text) - start > CHUNK_CHARS:
+    while len(text) - start > (limit := FIRST_CHUNK_CHARS if start == 0 else CHUNK_CHARS):
         cut = None
-        for match in _SENTENCE_END.finditer(text, start + CHUNK_CHARS // 2):
+        for match in _SENTENCE_END.finditer(text, start + limit // 2):
             cut = match.end()
             break
         if cut is None or cut >= len(text):
