@@ -322,20 +322,29 @@ def _encoders_with_profile(params: Any, profile: Profile, path: str, problems: l
     return dataclasses.replace(params, buckets=profile.buckets)
 
 
-@register
-class StaticEncoders(StaticEncodersMixin, Encoders):
-    """Encoders on static shapes: ids padded to compiled buckets, long pieces split at phrases."""
+class _StaticEncodersComponent(StaticEncodersMixin):
+    """What both static encoder containers share: profile sizes, checks, description."""
 
-    type_name = "StaticEncoders"
-    Params = StaticEncodersParams
+    buckets: tuple[int, ...]
     with_profile = staticmethod(_encoders_with_profile)
-
-    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
-        return SequenceBlockContainer.process(self, tensors, request)
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
         return _check_static_encoders(spec, env)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "buckets": list(self.buckets)}  # type: ignore[misc]
+
+
+@register
+class StaticEncoders(_StaticEncodersComponent, Encoders):
+    """Encoders on static shapes: ids padded to compiled buckets, long pieces split at phrases."""
+
+    type_name = "StaticEncoders"
+    Params = StaticEncodersParams
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        return SequenceBlockContainer.process(self, tensors, request)
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
@@ -344,24 +353,17 @@ class StaticEncoders(StaticEncodersMixin, Encoders):
         block.setup(nets, spec.params.buckets, ctx.manifest.frontend)
         return block
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "buckets": list(self.buckets)}
 
 
 @register
-class StaticParallelEncoders(StaticEncodersMixin, ParallelEncoders):
+class StaticParallelEncoders(_StaticEncodersComponent, ParallelEncoders):
     """ParallelEncoders on static shapes: independent encoders run at once, each on its bucket."""
 
     type_name = "StaticParallelEncoders"
     Params = StaticParallelEncodersParams
-    with_profile = staticmethod(_encoders_with_profile)
 
     def run_children(self, tensors: Tensors, request: Request) -> Tensors:
         return ParallelSequenceBlockContainer.process(self, tensors, request)
-
-    @classmethod
-    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        return _check_static_encoders(spec, env)
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
