@@ -170,14 +170,19 @@ class Decoder(StreamableBlock, Component):
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> StreamableBlock:
         p = spec.params
-        net = ctx.manifest.networks[p.network]
+        input_name, output_name = cls.io_names(spec, ctx.manifest.networks[p.network])
+        return cls(p, NetworkCall.open(p, ctx), input_name, output_name, spec.name or p.network)  # type: ignore[arg-type]
+
+    @staticmethod
+    def io_names(spec: BlockSpec, net: Any) -> tuple[str, str]:
+        """The streamed input and emitted output tensor names of a checked Decoder spec."""
+        p = spec.params
         needed = [p.inputs.get(n, n) for n in net.needed_inputs]
         input_name = p.input or needed[0]
-        output_name = p.output or p.outputs.get(next(iter(net.outputs)), next(iter(net.outputs)))
-        call = NetworkCall.open(p, ctx)  # type: ignore[arg-type]
         if input_name not in needed:
             raise SpecError.at(spec.path, f"'{input_name}' is not an input of network '{net.name}'")
-        return cls(p, call, input_name, output_name, spec.name or p.network)
+        first_output = next(iter(net.outputs))
+        return input_name, p.output or p.outputs.get(first_output, first_output)
 
     def describe(self) -> dict[str, Any]:
         p = self.params

@@ -497,9 +497,7 @@ class StaticDecoder(Decoder):
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Decoder:
         p = spec.params
         net = ctx.manifest.networks[p.network]
-        needed = [p.inputs.get(n, n) for n in net.needed_inputs]
-        input_name = p.input or needed[0]
-        output_name = p.output or p.outputs.get(next(iter(net.outputs)), next(iter(net.outputs)))
+        input_name, output_name = cls.io_names(spec, net)
         network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
         dim = net.inputs[network_input].decl.shape[-1]
         call = StaticNetworkCall.open_static(p, ctx, str(dim), p.windows)

@@ -49,14 +49,16 @@ class _Metric:
         raise NotImplementedError
 
 
-class Counter(_Metric):
-    kind = "counter"
+class _Values(_Metric):
+    """A float per label set, rendered with ``suffix`` after the name."""
+
+    suffix = ""
 
     def __init__(self, name: str, help_text: str, label_names: Sequence[str] = ()) -> None:
         super().__init__(name, help_text, label_names)
         self._values: dict[Labels, float] = {}
 
-    def inc(self, *labels: str, amount: float = 1.0) -> None:
+    def _add(self, amount: float, labels: Labels) -> None:
         with self._lock:
             self._values[labels] = self._values.get(labels, 0.0) + amount
 
@@ -69,34 +71,26 @@ class Counter(_Metric):
             items = sorted(self._values.items())
         if not items and not self.label_names:
             items = [((), 0.0)]
-        return [f"{self.name}_total{self._labels(k)} {_fmt(v)}" for k, v in items]
+        return [f"{self.name}{self.suffix}{self._labels(k)} {_fmt(v)}" for k, v in items]
 
 
-class Gauge(_Metric):
+class Counter(_Values):
+    kind = "counter"
+    suffix = "_total"
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        self._add(amount, labels)
+
+
+class Gauge(_Values):
     kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, label_names: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, label_names)
-        self._values: dict[Labels, float] = {}
 
     def set(self, value: float, *labels: str) -> None:
         with self._lock:
             self._values[labels] = float(value)
 
     def add(self, amount: float, *labels: str) -> None:
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def value(self, *labels: str) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def _samples(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        if not items and not self.label_names:
-            items = [((), 0.0)]
-        return [f"{self.name}{self._labels(k)} {_fmt(v)}" for k, v in items]
+        self._add(amount, labels)
 
 
 class Histogram(_Metric):
