@@ -65,13 +65,13 @@ def make_model(channels: int, dilations: tuple[int, ...] = DILATIONS):  # type: 
 
 
 class Data:
-    """Utterances of the available shards (mel and z as float16 in memory)."""
+    """Utterances of the available shards (mel and z as float16, joe's audio as int16, in memory)."""
 
-    def __init__(self, root: Path, max_utts: int, target: str = "z") -> None:
-        self.root, self.max_utts, self.target = root, max_utts, target
+    def __init__(self, root: Path, max_utts: int, target: str = "z", audio: bool = False) -> None:
+        self.root, self.max_utts, self.target, self.keep_audio = root, max_utts, target, audio
         self.loaded: set[str] = set()
-        self.train: list[tuple[np.ndarray, np.ndarray]] = []
-        self.val: list[tuple[np.ndarray, np.ndarray]] = []
+        self.train: list[tuple[np.ndarray, ...]] = []
+        self.val: list[tuple[np.ndarray, ...]] = []
         self.refresh()
 
     def refresh(self) -> None:
@@ -91,25 +91,33 @@ class Data:
                 for u, a, b in zip(utts, cuts[:-1], cuts[1:], strict=True):
                     u["z"] = z_p[:, a:b]
             for u in utts:
-                target.append((u["mel"].astype(np.float16), u["z"]))
+                item = (u["mel"].astype(np.float16), u["z"])
+                target.append(item + (u["audio"],) if self.keep_audio else item)
 
     def stats(self) -> tuple[np.ndarray, ...]:
-        mel = np.concatenate([m for m, _ in self.train[:500]], axis=1).astype(np.float64)
-        z = np.concatenate([z for _, z in self.train[:500]], axis=1).astype(np.float64)
+        mel = np.concatenate([u[0] for u in self.train[:500]], axis=1).astype(np.float64)
+        z = np.concatenate([u[1] for u in self.train[:500]], axis=1).astype(np.float64)
         return mel.mean(1), mel.std(1) + 1e-3, z.mean(1), z.std(1) + 1e-3
 
-    def batch(self, rng: np.random.Generator, size: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-        mels, zs = [], []
+    def batch(self, rng: np.random.Generator, size: int, frames: int, context: int = 0) -> tuple[np.ndarray, ...]:
+        """Random crops of ``frames`` frames: mel with ``context`` extra frames each side
+        (silence past the utterance's ends), z and, when kept, joe's audio (256 samples a frame)."""
+        mels, zs, audios = [], [], []
+        silence = np.log(1e-5)
         for k in rng.integers(0, len(self.train), size):
-            mel, z = self.train[k]
-            if mel.shape[1] < frames:
-                pad = frames - mel.shape[1]
-                mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=np.log(1e-5))
-                z = np.pad(z, ((0, 0), (0, pad)))
-            s = rng.integers(0, mel.shape[1] - frames + 1)
-            mels.append(mel[:, s : s + frames])
-            zs.append(z[:, s : s + frames])
-        return np.stack(mels).astype(np.float32), np.stack(zs).astype(np.float32)
+            mel, z = self.train[k][:2]
+            n = mel.shape[1]
+            s = int(rng.integers(0, max(n - frames, 0) + 1))
+            e = s + frames
+            lo, hi = s - context, e + context
+            mel_c = np.pad(mel[:, max(lo, 0) : min(hi, n)], ((0, 0), (max(-lo, 0), max(hi - n, 0))), constant_values=silence)
+            mels.append(mel_c)
+            zs.append(np.pad(z[:, s : min(e, n)], ((0, 0), (0, max(e - n, 0)))))
+            if self.keep_audio:
+                audio = self.train[k][2]
+                audios.append(np.pad(audio[s * 256 : min(e, n) * 256], (0, max(e - n, 0) * 256)))
+        out = (np.stack(mels).astype(np.float32), np.stack(zs).astype(np.float32))
+        return out + (np.stack(audios).astype(np.float32) / 32768.0,) if self.keep_audio else out
 
 
 def save_atomic(obj: object, path: Path) -> None:
@@ -175,7 +183,7 @@ def validate(model, data: Data) -> float:  # type: ignore[no-untyped-def]
 
     with torch.no_grad():
         errs = []
-        for mel, z in data.val[:20]:
+        for mel, z, *_ in data.val[:20]:
             m = torch.from_numpy(mel.astype(np.float32))[None]
             zn = (torch.from_numpy(z.astype(np.float32))[None] - model.z_mean) / model.z_std
             errs.append(float((model.normalised((m - model.mel_mean) / model.mel_std) - zn).abs().mean()))
@@ -235,72 +243,92 @@ def onnx_to_torch(path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
-def torch_log_mel():  # type: ignore[no-untyped-def]
-    """voicestack.dsp.mel's log_mel in torch (same framing, filterbank and clamp)."""
+STFT_SIZES = (512, 1024, 2048)
+
+
+def stft_loss(got, want):  # type: ignore[no-untyped-def]
+    """Multi-resolution STFT loss (spectral convergence + L1 of log magnitude, floored at
+    1e-3, about the int16 noise floor of the stored audio, so silence does not dominate) at
+    ``STFT_SIZES``, hop a quarter of the size: [B, S] audio against [B, S] audio."""
     import torch
 
-    from voicestack.dsp.mel import MelSettings, frame_padding, mel_filterbank, window
-
-    s = MelSettings()
-    fb = torch.from_numpy(mel_filterbank(s))
-    win = torch.from_numpy(window(s).astype(np.float32))
-    left, right = frame_padding(s)
-
-    def run(audio: torch.Tensor) -> torch.Tensor:  # [B, S] -> [B, 80, S // 256]
-        x = torch.nn.functional.pad(audio[:, None], (left, right), mode="reflect")[:, 0]
-        spec = torch.stft(x, s.n_fft, s.hop_length, window=win, center=False, return_complex=True)
-        mag = (spec.real**2 + spec.imag**2 + 1e-12).sqrt()
-        return torch.log(torch.clamp(fb @ mag, min=s.clamp))
-
-    return run
+    total = got.new_zeros(())
+    for n in STFT_SIZES:
+        win = torch.hann_window(n)
+        mags = [torch.stft(x, n, n // 4, window=win, return_complex=True).abs().clamp_min(1e-3) for x in (got, want)]
+        conv = torch.linalg.norm(mags[1] - mags[0]) / torch.linalg.norm(mags[1])
+        total = total + conv + (mags[0].log() - mags[1].log()).abs().mean()
+    return total / len(STFT_SIZES)
 
 
 def finetune(args: argparse.Namespace) -> None:
-    """Phase 2: loss on the log-mel of HiFi-GAN's audio (+ the z loss), from phase 1's weights."""
+    """Phase 2: mel2z trained through joe's frozen HiFi-GAN against joe's own audio
+    (multi-resolution STFT loss, + ``--ft-z-weight`` x the z loss), from phase 1's weights.
+
+    Each crop is ``--ft-frames`` frames of z, computed from the mel with the network's whole
+    receptive radius of context, so z is exactly what streaming computes; the audio loss
+    skips ``edge`` frames at each end, where HiFi-GAN sees the crop's zero padding."""
     import torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     ft_path = args.work / "ckpt_ft.pt"
-    model = make_model(args.channels)
     start = ft_path if ft_path.exists() else args.work / "ckpt.pt"
     ckpt = torch.load(start, weights_only=True)
-    model.load_state_dict(ckpt["model"])
+    dilations = tuple(ckpt.get("dilations", DILATIONS))
+    grow = () if start == ft_path else tuple(args.ft_grow)
+    model = make_model(int(ckpt.get("channels", args.channels)), dilations + grow)
+    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+    if unexpected or any(not k.startswith("blocks.") for k in missing):
+        raise SystemExit(f"{start} does not fit the network: missing {missing}, unexpected {unexpected}")
+    for conv in model.blocks[len(dilations):]:  # grown blocks start as the identity
+        torch.nn.init.zeros_(conv.weight)
+        torch.nn.init.zeros_(conv.bias)
+    dilations += grow
     step = int(ckpt.get("ft_step", 0)) if start == ft_path else 0
     opt = torch.optim.AdamW(model.parameters(), lr=args.ft_lr, weight_decay=1e-4)
     if start == ft_path:
         opt.load_state_dict(ckpt["opt"])
     hifigan = onnx_to_torch(args.hifigan)
-    mel_fn = torch_log_mel()
-    data = Data(args.data, args.max_utts)
+    data = Data(args.data, args.max_utts, audio=True)
     rng = np.random.default_rng(1000 + step)
-    crop, edge = args.ft_frames, 16
-    print(f"fine-tuning from {start.name} at step {step}; {len(data.train)} utts", flush=True)
+    crop, ctx, edge = args.ft_frames, receptive_radius(dilations), 12
+    print(f"fine-tuning from {start.name} at step {step}; dilations {dilations} (receptive radius {ctx}); "
+          f"{len(data.train)} utts", flush=True)
+
+    def run(mel_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        zn = model.normalised((mel_t - model.mel_mean) / model.mel_std)[..., ctx : mel_t.shape[-1] - ctx]
+        return zn, hifigan(zn * model.z_std + model.z_mean)[:, 0]
+
     t0, losses = time.perf_counter(), []
     while step < args.ft_steps:
-        lr = args.ft_lr * 0.5 * (1 + np.cos(np.pi * step / args.ft_steps))
+        lr = args.ft_lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / args.ft_steps))
         for g in opt.param_groups:
             g["lr"] = float(lr)
-        mel, z = data.batch(rng, args.ft_batch, crop)
-        mel_t, z_t = torch.from_numpy(mel), torch.from_numpy(z)
-        zn = model.normalised((mel_t - model.mel_mean) / model.mel_std)
-        z_loss = (zn - (z_t - model.z_mean) / model.z_std).abs().mean()
-        audio = hifigan(zn * model.z_std + model.z_mean)[:, 0]
-        got = mel_fn(audio)[..., edge : crop - edge]
-        mel_loss = (got - mel_t[..., edge : crop - edge]).abs().mean()
-        loss = mel_loss + args.ft_z_weight * z_loss
+        mel, z, audio = data.batch(rng, args.ft_batch, crop, context=ctx)
+        zn, got = run(torch.from_numpy(mel))
+        z_loss = (zn - (torch.from_numpy(z) - model.z_mean) / model.z_std).abs().mean()
+        cut = slice(edge * 256, (crop - edge) * 256)
+        a_loss = stft_loss(got[:, cut], torch.from_numpy(audio)[:, cut])
+        loss = a_loss + args.ft_z_weight * z_loss
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append((mel_loss.item(), z_loss.item()))
+        losses.append((a_loss.item(), z_loss.item()))
         step += 1
         if step % args.ft_every == 0 or step == args.ft_steps:
-            m, zl = np.mean(losses, axis=0)
-            print(f"ft step {step} mel {m:.4f} z {zl:.4f} lr {lr:.2e} {(time.perf_counter() - t0) / len(losses):.2f} s/step",
-                  flush=True)
+            al, zl = np.mean(losses, axis=0)
+            with torch.no_grad():
+                val = []
+                for mel_v, _, audio_v in data.val[:8]:
+                    m = np.pad(mel_v.astype(np.float32), ((0, 0), (ctx, ctx)), constant_values=np.log(1e-5))
+                    val.append(stft_loss(run(torch.from_numpy(m)[None])[1], torch.from_numpy(audio_v[None] / 32768.0)).item())
+            print(f"ft step {step} stft {al:.4f} z {zl:.4f} val-stft {np.mean(val):.4f} lr {lr:.2e} "
+                  f"{(time.perf_counter() - t0) / len(losses):.2f} s/step", flush=True)
             losses, t0 = [], time.perf_counter()
             save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": int(ckpt["step"]),
-                         "ft_step": step, "channels": args.channels}, ft_path)
+                         "ft_step": step, "channels": model.pre.out_channels, "dilations": dilations}, ft_path)
 
 
 def export(args: argparse.Namespace) -> None:
@@ -309,7 +337,8 @@ def export(args: argparse.Namespace) -> None:
 
     ft = args.work / "ckpt_ft.pt"
     ckpt = torch.load(ft if ft.exists() else args.work / "ckpt.pt", weights_only=True)
-    model = make_model(int(ckpt["channels"]))
+    dilations = tuple(ckpt.get("dilations", DILATIONS))
+    model = make_model(int(ckpt["channels"]), dilations)
     model.load_state_dict(ckpt["model"])
     model.eval()
     args.export.parent.mkdir(parents=True, exist_ok=True)
@@ -319,7 +348,7 @@ def export(args: argparse.Namespace) -> None:
     m = onnx.load(str(tmp))
     m.producer_name, m.producer_version = "voicestack recipes/train_mel2z.py", str(ckpt["step"])
     m.doc_string = json.dumps({"step": int(ckpt["step"]), "ft_step": int(ckpt.get("ft_step", 0)),
-                               "receptive_radius": receptive_radius()})
+                               "receptive_radius": receptive_radius(dilations)})
     onnx.save(m, str(tmp))
     os.replace(tmp, args.export)
     print(f"exported step {ckpt['step']} to {args.export} ({args.export.stat().st_size / 1e6:.2f} MB)")
@@ -341,14 +370,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="z: joe's latent entering HiFi-GAN; z_p: joe's prior (decoded by joe's flow, then HiFi-GAN)")
     ap.add_argument("--export", type=Path, default=None, help="export the checkpoint to this ONNX file and exit")
     ap.add_argument("--finetune", action="store_true",
-                    help="phase 2: train through joe's HiFi-GAN on the log-mel of its audio (ckpt_ft.pt)")
+                    help="phase 2: train through joe's frozen HiFi-GAN against joe's audio (ckpt_ft.pt)")
     ap.add_argument("--hifigan", type=Path, default=None, help="hifigan.onnx (default: joe's, from the voice cache)")
-    ap.add_argument("--ft-steps", type=int, default=1500)
+    ap.add_argument("--ft-steps", type=int, default=3000)
     ap.add_argument("--ft-batch", type=int, default=4)
-    ap.add_argument("--ft-frames", type=int, default=64)
+    ap.add_argument("--ft-frames", type=int, default=96)
     ap.add_argument("--ft-lr", type=float, default=3e-4)
-    ap.add_argument("--ft-z-weight", type=float, default=0.5)
+    ap.add_argument("--ft-z-weight", type=float, default=0.1)
     ap.add_argument("--ft-every", type=int, default=50)
+    ap.add_argument("--ft-grow", type=lambda v: [int(d) for d in v.split(",") if d], default=[],
+                    help="append residual blocks with these dilations (e.g. 1,2,1), starting as the identity")
     args = ap.parse_args(argv)
     if args.export is not None:
         export(args)

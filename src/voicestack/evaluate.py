@@ -9,7 +9,8 @@ punctuation removed.
     voicestack eval joe --limit 100                     # streamed (the default)
     voicestack eval joe --stream --whole                # both decodings side by side
     voicestack eval joe --resynth griffin-lim joe-vocoder
-        # + the mel of the first voice's audio, vocoded by each named vocoder
+        # + the mel of the first voice's audio, vocoded by each named vocoder, also
+        #   scored against that audio: PESQ-WB, STOI, log-mel L1
 
 Held-out texts: by default the test split of the corpus (line index % 20 == 0), the
 lines ``recipes/make_mel_data.py`` never trains on. Needs ``pip install 'voicestack[eval]'``.
@@ -204,6 +205,45 @@ def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
     return run
 
 
+class Fidelity:
+    """How close resynthesised audio is to the audio its mel came from (mean per sentence):
+    PESQ wide-band (``pesq``) and STOI (``pystoi``) when installed, and the L1 distance of
+    the two log-mels (voicestack.dsp.mel), which needs nothing extra."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {"pesq": [], "stoi": [], "mel_l1": []}
+
+    def add(self, reference: np.ndarray, audio: np.ndarray, rate: int) -> None:
+        from voicestack.dsp import MelSettings, log_mel
+
+        n = min(len(reference), len(audio))
+        ref, got = np.asarray(reference[:n], np.float32), np.asarray(audio[:n], np.float32)
+        settings = MelSettings(sample_rate=rate)
+        self.values["mel_l1"].append(float(np.abs(log_mel(ref, settings) - log_mel(got, settings)).mean()))
+        try:
+            from pesq import pesq
+
+            self.values["pesq"].append(float(pesq(WHISPER_RATE, resample(ref, rate, WHISPER_RATE),
+                                                  resample(got, rate, WHISPER_RATE), "wb")))
+        except ImportError:
+            pass
+        except Exception:  # noqa: BLE001  (pesq refuses sentences it finds no speech in)
+            pass
+        try:
+            from pystoi import stoi
+
+            self.values["stoi"].append(float(stoi(ref, got, rate, extended=False)))
+        except ImportError:
+            pass
+
+    def mean(self, key: str) -> float | None:
+        vals = self.values[key]
+        return float(np.mean(vals)) if vals else None
+
+    def summary(self) -> dict[str, float | None]:
+        return {k: self.mean(k) for k in self.values}
+
+
 # ------------------------------------------------------------------ command
 
 
@@ -250,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
     scores = {n: Score() for n in names}
     log: list[dict[str, Any]] = []
     timing = {n: 0.0 for n in names}
+    fidelity = {n: Fidelity() for n, _ in vocoders}
     from tqdm import tqdm
 
     for k, text in enumerate(tqdm(texts, unit="text", file=sys.stderr)):
@@ -267,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             outputs.append((name, vocode(*first), first[1]))
             timing[name] += time.perf_counter() - t0
+            fidelity[name].add(first[0], outputs[-1][1], first[1])
         for name, audio, rate in outputs:
             hyp = transcribe(audio, rate)
             scores[name].add(text, hyp)
@@ -276,15 +318,23 @@ def run(args: argparse.Namespace) -> int:
         log.append(entry)
     width = max(len(n) for n in names)
     print(f"{len(texts)} texts ({args.split} split of {args.texts}), Whisper tiny.en, greedy")
-    print(f"{'system':<{width}}  {'WER':>7}  {'CER':>7}  {'words':>6}  {'synth s':>8}")
+    print(f"{'system':<{width}}  {'WER':>7}  {'CER':>7}  {'words':>6}  {'synth s':>8}"
+          + ("  PESQ-WB   STOI  mel-L1" if fidelity else ""))
     for n in names:
         s = scores[n]
-        print(f"{n:<{width}}  {100 * s.wer:6.2f}%  {100 * s.cer:6.2f}%  {s.words:6d}  {timing[n]:8.1f}")
+        row = f"{n:<{width}}  {100 * s.wer:6.2f}%  {100 * s.cer:6.2f}%  {s.words:6d}  {timing[n]:8.1f}"
+        if n in fidelity:
+            row += "".join(f"  {'n/a' if v is None else f'{v:.3f}':>{w}}"
+                           for v, w in zip(fidelity[n].summary().values(), (7, 5, 6), strict=True))
+        print(row)
+    if fidelity and fidelity[next(iter(fidelity))].mean("pesq") is None:
+        print("(PESQ/STOI: pip install pesq pystoi, or 'voicestack[eval]')")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "texts": len(texts), "split": args.split,
-            "scores": {n: {"wer": scores[n].wer, "cer": scores[n].cer, "words": scores[n].words} for n in names},
+            "scores": {n: {"wer": scores[n].wer, "cer": scores[n].cer, "words": scores[n].words,
+                           **(fidelity[n].summary() if n in fidelity else {})} for n in names},
             "items": log}, indent=1) + "\n")
     return 0
 

@@ -296,7 +296,8 @@ class StaticEncodersMixin:
 
 
 def _static_children(spec: BlockSpec, ctx: BuildContext) -> tuple[list[SequenceBlock], list[NetworkDecl]]:
-    blocks, nets = [], []
+    blocks: list[SequenceBlock] = []
+    nets: list[NetworkDecl] = []
     for child in encoder_specs(spec, ctx):
         net = ctx.manifest.networks[child.params.network]
         dim = _seq_dim(net)
@@ -428,6 +429,7 @@ class StaticDecoder(Decoder):
 
     type_name = "StaticDecoder"
     Params = StaticDecoderParams
+    params: StaticDecoderParams
     with_profile = staticmethod(_decoder_with_profile)
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:

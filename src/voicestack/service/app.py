@@ -136,7 +136,7 @@ class Service:
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
-            fut.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().release())
+            fut.add_done_callback(_release_when_acquired)
             raise
         except UnknownVoice as err:
             raise bad("voice", str(err)) from None
@@ -187,6 +187,12 @@ class Service:
             synthesis.finish("error")
             raise ApiError(500, f"synthesis failed in voice {synthesis.name!r}; see the server log", "voice",
                            "synthesis_error") from None
+
+
+def _release_when_acquired(fut: asyncio.Future[Lease]) -> None:
+    """A lease acquired after its request was cancelled goes straight back to the pool."""
+    if not fut.cancelled() and fut.exception() is None:
+        fut.result().release()
 
 
 class SynthesisResponse(StreamingResponse):
