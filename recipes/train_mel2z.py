@@ -243,6 +243,26 @@ def onnx_to_torch(path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+def torch_log_mel():  # type: ignore[no-untyped-def]
+    """voicestack.dsp.mel's log_mel in torch (same framing, filterbank and clamp)."""
+    import torch
+
+    from voicestack.dsp.mel import MelSettings, frame_padding, mel_filterbank, window
+
+    s = MelSettings()
+    fb = torch.from_numpy(mel_filterbank(s))
+    win = torch.from_numpy(window(s).astype(np.float32))
+    left, right = frame_padding(s)
+
+    def run(audio: torch.Tensor) -> torch.Tensor:  # [B, S] -> [B, 80, S // 256]
+        x = torch.nn.functional.pad(audio[:, None], (left, right), mode="reflect")[:, 0]
+        spec = torch.stft(x, s.n_fft, s.hop_length, window=win, center=False, return_complex=True)
+        mag = (spec.real**2 + spec.imag**2 + 1e-12).sqrt()
+        return torch.log(torch.clamp(fb @ mag, min=s.clamp))
+
+    return run
+
+
 STFT_SIZES = (512, 1024, 2048)
 
 
@@ -263,7 +283,8 @@ def stft_loss(got, want):  # type: ignore[no-untyped-def]
 
 def finetune(args: argparse.Namespace) -> None:
     """Phase 2: mel2z trained through joe's frozen HiFi-GAN against joe's own audio
-    (multi-resolution STFT loss, + ``--ft-z-weight`` x the z loss), from phase 1's weights.
+    (multi-resolution STFT loss, + ``--ft-mel-weight`` x the L1 distance of the output's
+    log-mel to the input mel, + ``--ft-z-weight`` x the z loss), from phase 1's weights.
 
     Each crop is ``--ft-frames`` frames of z, computed from the mel with the network's whole
     receptive radius of context, so z is exactly what streaming computes; the audio loss
@@ -290,6 +311,7 @@ def finetune(args: argparse.Namespace) -> None:
     if start == ft_path:
         opt.load_state_dict(ckpt["opt"])
     hifigan = onnx_to_torch(args.hifigan)
+    mel_fn = torch_log_mel()
     data = Data(args.data, args.max_utts, audio=True)
     rng = np.random.default_rng(1000 + step)
     crop, ctx, edge = args.ft_frames, receptive_radius(dilations), 12
@@ -306,25 +328,27 @@ def finetune(args: argparse.Namespace) -> None:
         for g in opt.param_groups:
             g["lr"] = float(lr)
         mel, z, audio = data.batch(rng, args.ft_batch, crop, context=ctx)
-        zn, got = run(torch.from_numpy(mel))
+        mel_t = torch.from_numpy(mel)
+        zn, got = run(mel_t)
         z_loss = (zn - (torch.from_numpy(z) - model.z_mean) / model.z_std).abs().mean()
         cut = slice(edge * 256, (crop - edge) * 256)
         a_loss = stft_loss(got[:, cut], torch.from_numpy(audio)[:, cut])
-        loss = a_loss + args.ft_z_weight * z_loss
+        mel_loss = (mel_fn(got)[..., edge : crop - edge] - mel_t[..., ctx + edge : ctx + crop - edge]).abs().mean()
+        loss = a_loss + args.ft_z_weight * z_loss + args.ft_mel_weight * mel_loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append((a_loss.item(), z_loss.item()))
+        losses.append((a_loss.item(), mel_loss.item(), z_loss.item()))
         step += 1
         if step % args.ft_every == 0 or step == args.ft_steps:
-            al, zl = np.mean(losses, axis=0)
+            al, ml, zl = np.mean(losses, axis=0)
             with torch.no_grad():
                 val = []
                 for mel_v, _, audio_v in data.val[:8]:
                     m = np.pad(mel_v.astype(np.float32), ((0, 0), (ctx, ctx)), constant_values=np.log(1e-5))
                     val.append(stft_loss(run(torch.from_numpy(m)[None])[1], torch.from_numpy(audio_v[None] / 32768.0)).item())
-            print(f"ft step {step} stft {al:.4f} z {zl:.4f} val-stft {np.mean(val):.4f} lr {lr:.2e} "
+            print(f"ft step {step} stft {al:.4f} mel {ml:.4f} z {zl:.4f} val-stft {np.mean(val):.4f} lr {lr:.2e} "
                   f"{(time.perf_counter() - t0) / len(losses):.2f} s/step", flush=True)
             losses, t0 = [], time.perf_counter()
             save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": int(ckpt["step"]),
@@ -377,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ft-frames", type=int, default=96)
     ap.add_argument("--ft-lr", type=float, default=3e-4)
     ap.add_argument("--ft-z-weight", type=float, default=0.1)
+    ap.add_argument("--ft-mel-weight", type=float, default=0.0)
     ap.add_argument("--ft-every", type=int, default=50)
     ap.add_argument("--ft-grow", type=lambda v: [int(d) for d in v.split(",") if d], default=[],
                     help="append residual blocks with these dilations (e.g. 1,2,1), starting as the identity")

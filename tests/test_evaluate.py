@@ -52,3 +52,10 @@ def test_read_texts_test_split_is_every_twentieth_line(tmp_path):
     assert read_texts(path, "test", None) == ["line 0", "line 20", "line 40"]
     assert read_texts(path, "test", 2) == ["line 0", "line 20"]
     assert len(read_texts(path, "all", None)) == 45
+
+
+def test_voice_at_stack_names_a_stack():
+    from voicestack.evaluate import split_stack
+
+    assert split_stack("joe-mel@griffin-lim") == ("joe-mel", {"stack": "griffin-lim"})
+    assert split_stack("joe") == ("joe", {})

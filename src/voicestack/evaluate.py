@@ -8,6 +8,7 @@ punctuation removed.
 
     voicestack eval joe --limit 100                     # streamed (the default)
     voicestack eval joe --stream --whole                # both decodings side by side
+    voicestack eval joe-mel joe-mel@griffin-lim         # a named stack of the addon
     voicestack eval joe --resynth griffin-lim joe-vocoder
         # + the mel of the first voice's audio, vocoded by each named vocoder, also
         #   scored against that audio: PESQ-WB, STOI, log-mel L1
@@ -138,8 +139,15 @@ def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
 # ------------------------------------------------------------------ systems under test
 
 
+def split_stack(name: str) -> tuple[str, dict[str, Any]]:
+    """``voice@stack`` -> (voice, profile fields): the voice run with one of its named stacks."""
+    voice, _, stack = name.partition("@")
+    return voice, ({"stack": stack} if stack else {})
+
+
 def whole_voice(name: str, threads: int) -> Any:
-    """The voice with every windowed Decoder given one window for the whole utterance."""
+    """The voice with every windowed Decoder given one window for the whole utterance
+    (and every AttentionDecoder one chunk)."""
     from voicestack.addon import read_manifest
     from voicestack.catalog import resolve
     from voicestack.components.base import BuildContext
@@ -156,16 +164,20 @@ def whole_voice(name: str, threads: int) -> Any:
             out = {k: unwindow(v) for k, v in node.items()}
             if out.get("type") == "Decoder":
                 out.update(first_window=1 << 24, max_window=1 << 24)
+            elif out.get("type") == "AttentionDecoder":  # every frame in one chunk
+                out.update(first_chunk_frames=1 << 24, chunk_frames=1 << 24)
             return out
         return node
 
+    name, fields = split_stack(name)
     manifest = read_manifest(resolve(name))
     raw = dict(manifest.raw)
     raw["stack"] = unwindow(raw["stack"])
     from dataclasses import replace
 
-    manifest = replace(manifest, stacks={**manifest.stacks, "default": raw["stack"]}, raw=raw)
-    prof = resolve_profile({"threads": threads}, manifest.profiles, manifest.stacks, manifest.networks)
+    stacks = {k: unwindow(v) for k, v in manifest.stacks.items()}
+    manifest = replace(manifest, stacks={**stacks, "default": raw["stack"]}, raw=raw)
+    prof = resolve_profile({"threads": threads, **fields}, manifest.profiles, manifest.stacks, manifest.networks)
     spec, _ = validate_stack(manifest, prof.stack)
     root = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
     return Voice(manifest, prof, root, make_frontend(manifest.frontend))  # type: ignore[arg-type]
@@ -177,13 +189,15 @@ def speaker(name: str, mode: str, threads: int, seed: int) -> tuple[str, Callabl
     if mode == "whole":
         voice = whole_voice(name, threads)
     else:
-        voice = voicestack.load_voice(name, profile={"threads": threads})
+        base, fields = split_stack(name)
+        voice = voicestack.load_voice(base, profile={"threads": threads, **fields})
 
     def speak(text: str) -> tuple[np.ndarray, int]:
         chunks = [c.audio for c in voice.stream(text, seed=seed)]
         return np.concatenate(chunks), voice.sample_rate
 
-    return f"{voice.name} ({mode})", speak
+    stack = split_stack(name)[1].get("stack")
+    return f"{voice.name}{'@' + stack if stack else ''} ({mode})", speak
 
 
 def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
@@ -262,7 +276,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("voices", nargs="+", help="voice names or addon paths")
+    p.add_argument("voices", nargs="+",
+                   help="voice names or addon paths; NAME@STACK runs one of the addon's named stacks")
     p.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="one text per line (default: %(default)s)")
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="test: lines whose index %% 20 == 0 (held out from training); all: every line")
