@@ -11,8 +11,24 @@ enough context): Conv(80->C, k5), residual blocks Conv(C->C, k3, dilation d), Co
 LeakyReLU between; input/output normalisation folded into the exported graph.
 Receptive field: 2 + sum(d) + 2 frames on each side.
 
-    nice -n 10 python recipes/train_mel2z.py --data /work/data/mel --work /work/data/mel2z --steps 6000
-    python recipes/train_mel2z.py --work /work/data/mel2z --export src/voicestack/addons_data/joe-vocoder/mel2z.onnx
+Phase 1 fits z (L1 on normalised z). Phase 2 (``--finetune``) runs the network's z through
+joe's frozen HiFi-GAN and fits joe's audio itself: multi-resolution STFT loss, the log-mel
+of the output against the input mel, a little of the z loss; ``--ft-grow`` adds blocks.
+The shipped network, one core each step (docs/mel.md has the figures):
+
+    W=/work/data; T="python recipes/train_mel2z.py --data $W/mel --hifigan $W/mel2z/hifigan.onnx"
+    nice -n 10 $T --work $W/mel2z --steps 4500 --batch 32 --frames 128               # phase 1, ~15 min
+    nice -n 5 $T --finetune --work $W/mel2z_stft --ft-from $W/mel2z/ckpt.pt --ft-steps 3000 --ft-lr 1e-4
+    nice -n 5 $T --finetune --work $W/mel2z_stft3 --ft-from $W/mel2z_stft/ckpt_ft.pt --ft-steps 3500 \
+        --ft-lr 1e-4 --ft-mel-weight 1 --ft-grow 1,2,1
+    nice -n 5 $T --finetune --work $W/mel2z_stft4 --ft-from $W/mel2z_stft3/ckpt_ft.pt --ft-steps 4500 \
+        --ft-lr 1e-4 --ft-mel-weight 2 --ft-grow 1,2,4
+    nice -n 5 $T --finetune --work $W/mel2z_stft5 --ft-from $W/mel2z_stft4/ckpt_ft.pt --ft-steps 4000 \
+        --ft-lr 1e-4 --ft-mel-weight 2
+    python recipes/train_mel2z.py --work $W/mel2z_stft5 --export src/voicestack/addons_data/joe-vocoder/mel2z.onnx
+
+(hifigan.onnx: joe's generator, written by voicestack.builtins_mel.joe_hifigan; without
+``--hifigan`` it is cut from the installed joe voice.)
 """
 
 from __future__ import annotations
@@ -294,7 +310,7 @@ def finetune(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     ft_path = args.work / "ckpt_ft.pt"
-    start = ft_path if ft_path.exists() else args.work / "ckpt.pt"
+    start = ft_path if ft_path.exists() else (args.ft_from or args.work / "ckpt.pt")
     ckpt = torch.load(start, weights_only=True)
     dilations = tuple(ckpt.get("dilations", DILATIONS))
     grow = () if start == ft_path else tuple(args.ft_grow)
@@ -403,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ft-z-weight", type=float, default=0.1)
     ap.add_argument("--ft-mel-weight", type=float, default=0.0)
     ap.add_argument("--ft-every", type=int, default=50)
+    ap.add_argument("--ft-from", type=Path, default=None,
+                    help="start phase 2 from this checkpoint (phase 1's or an earlier phase 2's) "
+                         "instead of WORK/ckpt.pt; WORK/ckpt_ft.pt, once written, always wins (resume)")
     ap.add_argument("--ft-grow", type=lambda v: [int(d) for d in v.split(",") if d], default=[],
                     help="append residual blocks with these dilations (e.g. 1,2,1), starting as the identity")
     args = ap.parse_args(argv)

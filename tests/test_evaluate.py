@@ -13,11 +13,11 @@ def test_normalise_spells_numbers_and_drops_punctuation():
 
 
 def test_edit_distance_counts_each_kind_of_edit():
-    assert edit_distance("a b c".split(), "a b c".split()) == 0
-    assert edit_distance("a b c".split(), "a x c".split()) == 1  # substitution
-    assert edit_distance("a b c".split(), "a c".split()) == 1  # deletion
-    assert edit_distance("a b".split(), "a b c d".split()) == 2  # insertions
-    assert edit_distance([], "a b".split()) == 2
+    assert edit_distance(["a", "b", "c"], ["a", "b", "c"]) == 0
+    assert edit_distance(["a", "b", "c"], ["a", "x", "c"]) == 1  # substitution
+    assert edit_distance(["a", "b", "c"], ["a", "c"]) == 1  # deletion
+    assert edit_distance(["a", "b"], ["a", "b", "c", "d"]) == 2  # insertions
+    assert edit_distance([], ["a", "b"]) == 2
 
 
 def test_score_is_corpus_level():

@@ -226,6 +226,7 @@ class Fidelity:
 
     def __init__(self) -> None:
         self.values: dict[str, list[float]] = {"pesq": [], "stoi": [], "mel_l1": []}
+        self.pesq_refused = 0  # sentences PESQ could not score (no speech found); left out of its mean
 
     def add(self, reference: np.ndarray, audio: np.ndarray, rate: int) -> None:
         from voicestack.dsp import MelSettings, log_mel
@@ -236,13 +237,14 @@ class Fidelity:
         self.values["mel_l1"].append(float(np.abs(log_mel(ref, settings) - log_mel(got, settings)).mean()))
         try:
             from pesq import pesq
-
-            self.values["pesq"].append(float(pesq(WHISPER_RATE, resample(ref, rate, WHISPER_RATE),
-                                                  resample(got, rate, WHISPER_RATE), "wb")))
         except ImportError:
-            pass
-        except Exception:  # noqa: BLE001  (pesq refuses sentences it finds no speech in)
-            pass
+            pesq = None
+        if pesq is not None:
+            try:
+                self.values["pesq"].append(float(pesq(WHISPER_RATE, resample(ref, rate, WHISPER_RATE),
+                                                      resample(got, rate, WHISPER_RATE), "wb")))
+            except Exception:  # noqa: BLE001  (pesq refuses audio it finds no speech in)
+                self.pesq_refused += 1
         try:
             from pystoi import stoi
 
