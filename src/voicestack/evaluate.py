@@ -171,12 +171,10 @@ def whole_voice(name: str, threads: int) -> Any:
 
     name, fields = split_stack(name)
     manifest = read_manifest(resolve(name))
-    raw = dict(manifest.raw)
-    raw["stack"] = unwindow(raw["stack"])
+    stacks = unwindow(dict(manifest.stacks))  # "default" included
     from dataclasses import replace
 
-    stacks = {k: unwindow(v) for k, v in manifest.stacks.items()}
-    manifest = replace(manifest, stacks={**stacks, "default": raw["stack"]}, raw=raw)
+    manifest = replace(manifest, stacks=stacks, raw={**manifest.raw, "stack": stacks["default"]})
     prof = resolve_profile({"threads": threads, **fields}, manifest.profiles, manifest.stacks, manifest.networks)
     spec, _ = validate_stack(manifest, prof.stack)
     root = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
@@ -186,18 +184,18 @@ def whole_voice(name: str, threads: int) -> Any:
 def speaker(name: str, mode: str, threads: int, seed: int) -> tuple[str, Callable[[str], tuple[np.ndarray, int]]]:
     import voicestack
 
+    base, fields = split_stack(name)
     if mode == "whole":
         voice = whole_voice(name, threads)
     else:
-        base, fields = split_stack(name)
         voice = voicestack.load_voice(base, profile={"threads": threads, **fields})
 
     def speak(text: str) -> tuple[np.ndarray, int]:
         chunks = [c.audio for c in voice.stream(text, seed=seed)]
         return np.concatenate(chunks), voice.sample_rate
 
-    stack = split_stack(name)[1].get("stack")
-    return f"{voice.name}{'@' + stack if stack else ''} ({mode})", speak
+    stack = f"@{fields['stack']}" if fields else ""
+    return f"{voice.name}{stack} ({mode})", speak
 
 
 def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
@@ -219,6 +217,16 @@ def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
     return run
 
 
+def _optional(module: str, attr: str) -> Callable[..., float] | None:
+    """``module.attr`` if the module is installed, else None."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except ImportError:
+        return None
+
+
 class Fidelity:
     """How close resynthesised audio is to the audio its mel came from (mean per sentence):
     PESQ wide-band (``pesq``) and STOI (``pystoi``) when installed, and the L1 distance of
@@ -227,6 +235,13 @@ class Fidelity:
     def __init__(self) -> None:
         self.values: dict[str, list[float]] = {"pesq": [], "stoi": [], "mel_l1": []}
         self.pesq_refused = 0  # sentences PESQ could not score (no speech found); left out of its mean
+        self._pesq = _optional("pesq", "pesq")
+        self._stoi = _optional("pystoi", "stoi")
+
+    @property
+    def scores_quality(self) -> bool:
+        """Whether PESQ and STOI are installed (mel-L1 always is)."""
+        return self._pesq is not None and self._stoi is not None
 
     def add(self, reference: np.ndarray, audio: np.ndarray, rate: int) -> None:
         from voicestack.dsp import MelSettings, log_mel
@@ -235,22 +250,14 @@ class Fidelity:
         ref, got = np.asarray(reference[:n], np.float32), np.asarray(audio[:n], np.float32)
         settings = MelSettings(sample_rate=rate)
         self.values["mel_l1"].append(float(np.abs(log_mel(ref, settings) - log_mel(got, settings)).mean()))
-        try:
-            from pesq import pesq
-        except ImportError:
-            pesq = None
-        if pesq is not None:
+        if self._pesq is not None:
             try:
-                self.values["pesq"].append(float(pesq(WHISPER_RATE, resample(ref, rate, WHISPER_RATE),
-                                                      resample(got, rate, WHISPER_RATE), "wb")))
+                self.values["pesq"].append(float(self._pesq(WHISPER_RATE, resample(ref, rate, WHISPER_RATE),
+                                                            resample(got, rate, WHISPER_RATE), "wb")))
             except Exception:  # noqa: BLE001  (pesq refuses audio it finds no speech in)
                 self.pesq_refused += 1
-        try:
-            from pystoi import stoi
-
-            self.values["stoi"].append(float(stoi(ref, got, rate, extended=False)))
-        except ImportError:
-            pass
+        if self._stoi is not None:
+            self.values["stoi"].append(float(self._stoi(ref, got, rate, extended=False)))
 
     def mean(self, key: str) -> float | None:
         vals = self.values[key]
@@ -344,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
             row += "".join(f"  {'n/a' if v is None else f'{v:.3f}':>{w}}"
                            for v, w in zip(fidelity[n].summary().values(), (7, 5, 6), strict=True))
         print(row)
-    if fidelity and fidelity[next(iter(fidelity))].mean("pesq") is None:
+    if fidelity and not next(iter(fidelity.values())).scores_quality:
         print("(PESQ/STOI: pip install pesq pystoi, or 'voicestack[eval]')")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -157,10 +157,8 @@ def stft_magnitude(audio: np.ndarray, settings: MelSettings) -> np.ndarray:
         return np.zeros((s.n_fft // 2 + 1, 0), np.float32)
     x = x[: frames * s.hop_length]
     left, right = frame_padding(s)
-    if x.size > max(left, right):
-        padded = np.pad(x, (left, right), mode="reflect")
-    else:
-        padded = np.pad(x, (left, right), mode="constant")
+    mode: Literal["reflect", "constant"] = "reflect" if x.size > max(left, right) else "constant"
+    padded = np.pad(x, (left, right), mode=mode)
     idx = np.arange(s.n_fft)[None, :] + s.hop_length * np.arange(frames)[:, None]
     spec = np.fft.rfft(padded[idx] * window(s)[None, :], axis=1)
     return np.abs(spec).T.astype(np.float32)
