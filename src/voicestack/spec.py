@@ -16,13 +16,13 @@ Every problem names its JSON path, e.g. ``stack[0].streamable_block.stack[1]``.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voicestack.errors import SpecError
+from voicestack.params import json_type as _json_type
+from voicestack.params import parse_into
 from voicestack.registry import REGISTRY
 from voicestack.tensors import TensorDecl
 
@@ -145,94 +145,7 @@ def _parse_block(value: Any, path: str, kind: str, problems: list[tuple[str, str
 
 def parse_params(params_cls: type, raw: Mapping[str, Any], path: str, owner: str, problems: list[tuple[str, str]]) -> Any:
     """Type-check ``raw`` against a Params dataclass; return an instance or None."""
-    fields = {f.name: f for f in dataclasses.fields(params_cls)}
-    hints = typing.get_type_hints(params_cls)
-    ok = True
-    for key in raw:
-        if key not in fields:
-            valid = ", ".join(sorted(fields)) or "none"
-            problems.append((f"{path}.{key}", f"unknown parameter for '{owner}'; valid parameters: {valid}"))
-            ok = False
-    values = {}
-    for name, f in fields.items():
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                problems.append((f"{path}.{name}", f"missing required parameter of '{owner}' ({_type_name(hints[name])})"))
-                ok = False
-            continue
-        value = raw[name]
-        if not _conforms(value, hints[name]):
-            problems.append((f"{path}.{name}", f"got {_json_repr(value)}, expected {_type_name(hints[name])}"))
-            ok = False
-            continue
-        values[name] = _freeze(value)
-    if not ok:
-        return None
-    try:
-        instance = params_cls(**values)
-    except ValueError as err:  # __post_init__ range checks
-        problems.append((path, f"bad parameters for '{owner}': {err}"))
-        return None
-    return instance
-
-
-def _conforms(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_conforms(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (list, tuple):
-        item = args[0] if args else Any
-        return isinstance(value, (list, tuple)) and all(_conforms(v, item) for v in value)
-    if origin in (dict, Mapping):
-        key_t, val_t = args if args else (Any, Any)
-        return isinstance(value, Mapping) and all(_conforms(k, key_t) and _conforms(v, val_t) for k, v in value.items())
-    return isinstance(value, hint) if isinstance(hint, type) else False
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, Mapping):
-        return types.MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    return value
-
-
-def _type_name(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in args)
-    if hint is type(None):
-        return "null"
-    if origin in (list, tuple):
-        return f"a list of {_type_name(args[0]) if args else 'values'}"
-    if origin in (dict, Mapping):
-        return f"an object of {_type_name(args[1])}" if args else "an object"
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _json_repr(value: Any) -> str:
-    text = repr(value)
-    return f"{_json_type(value)} {text if len(text) < 60 else text[:57] + '...'}"
+    return parse_into(params_cls, raw, path, owner, problems)
 
 
 # ---------------------------------------------------------------------------- check
