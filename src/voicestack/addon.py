@@ -125,6 +125,8 @@ def read_manifest(root: Path) -> Manifest:
         raise SpecError.at("", f"{MANIFEST} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", source=source) from None
     except UnicodeDecodeError as err:
         raise SpecError.at("", f"{MANIFEST} is not UTF-8 text: {err}", source=source) from None
+    except RecursionError:
+        raise SpecError.at("", f"{MANIFEST} is nested too deeply to be an addon manifest", source=source) from None
     if not isinstance(data, dict):
         raise SpecError.at("", f"{MANIFEST} must hold a JSON object", source=source)
     if isinstance(data.get("name"), str):

@@ -164,16 +164,25 @@ def load(source: Path | Manifest, profile: ProfileRequest = None, **kwargs: Any)
     return build(plan(manifest, profile, **kwargs), sessions)
 
 
-def describe_networks(p: Plan) -> list[dict[str, Any]]:
-    """Per network of the whole tree: addon, runtime, device and (static) shapes — for ``inspect``."""
-    rows = []
-    for each in p.walk():
-        static = each.profile.shapes == "static"
-        for net in each.manifest.networks.values():
-            config = each.profile.runtime_for(net.name)
-            info = config.describe()
-            rows.append({"addon": each.manifest.name, "network": net.name, "shapes": "static" if static else "dynamic",
-                         **info})
+def describe_networks(block: Any) -> list[dict[str, Any]]:
+    """Per network call in a built tree (nested addons included): addon, network, runtime,
+    device and shapes, as they really run — for ``voicestack addon inspect --profile``."""
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+
+    def walk(b: Any) -> None:
+        if b is None or id(b) in seen:
+            return
+        seen.add(id(b))
+        call = getattr(b, "call", None)
+        if call is not None and hasattr(call, "describe"):
+            rows.append({"block": b.name, **call.describe()})
+        for attr in ("blocks", "sequence_block", "streamable_block", "inner"):
+            child = getattr(b, attr, None)
+            for c in child if isinstance(child, list) else [child]:
+                walk(c)
+
+    walk(block)
     return rows
 
 

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--raw", action="store_true", help="16-bit little-endian mono PCM on stdout, as produced")
     say.add_argument("-v", "--voice", default="joe", help="voice name or addon directory (default: joe)")
     say.add_argument("--profile", help="profile name (default, static, openvino, or the addon's own)")
+    say.add_argument("--speaker", help="a speaker of a multi-speaker voice (see `voicestack voices`)")
     _add_inference_args(say)
 
     sub.add_parser("voices", help="list the voices this machine can load")
@@ -42,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", type=Path, required=True, help="addon directory to create")
     imp.add_argument("--name", help="voice name (default: from the model file name)")
     val = asub.add_parser("validate", help="check an addon: exit 0, or every error with its JSON path")
-    val.add_argument("dir", type=Path)
+    val.add_argument("dir", help="a voice name or an addon directory")
     ins = asub.add_parser("inspect", help="show an addon's networks, tensor contracts and stack tree")
-    ins.add_argument("dir", type=Path)
+    ins.add_argument("dir", help="a voice name or an addon directory")
     ins.add_argument("--json", action="store_true", help="machine-readable output")
+    ins.add_argument("--profile", help="also show how each network runs (runtime, device, shapes) under "
+                                       "this profile; loads the networks")
 
     from voicestack import evaluate
 
@@ -81,7 +84,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     voice = voicestack.load_voice(args.voice, profile=args.profile)
     chunks = voice.stream(text, length_scale=args.length_scale, noise_scale=args.noise_scale,
-                          noise_w=args.noise_w, seed=args.seed)
+                          noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
     if args.raw:
         out = sys.stdout.buffer
         for chunk in chunks:
@@ -130,39 +133,33 @@ def cmd_addon(args: argparse.Namespace) -> int:
         print(f"wrote addon {out}")
         return 0
     if args.addon_command == "validate":
-        from voicestack.addon import read_manifest
-        from voicestack.voice import validate_stack
+        from voicestack.catalog import resolve
+        from voicestack.validate import validate_addon
 
-        manifest = read_manifest(args.dir)
-        problems: list[tuple[str, str]] = []
-        for stack in manifest.stacks:
-            try:
-                validate_stack(manifest, stack)
-            except SpecError as err:
-                problems.extend(err.problems)
-        from voicestack.profiles import resolve_profile
-
-        for profile in manifest.profiles:
-            try:
-                resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
-            except SpecError as err:
-                problems.extend(err.problems)
-        if problems:
-            raise SpecError(problems, source=manifest.source)
-        print(f"{args.dir}: addon '{manifest.name}' {manifest.version} is valid "
-              f"({len(manifest.networks)} networks, stacks: {', '.join(manifest.stacks)})")
+        report = validate_addon(resolve(args.dir))
+        if not report.ok:
+            print(report.text(), file=sys.stderr)
+            return 1
+        m = report.manifest
+        assert m is not None
+        print(f"{args.dir}: addon '{m.name}' {m.version} is valid ({len(m.networks)} networks, stacks: "
+              f"{', '.join(m.stacks)}; speaks: {report.spoke:.2f} s of audio from a probe)")
         return 0
     if args.addon_command == "inspect":
-        return _inspect(args.dir, args.json)
+        from voicestack.catalog import resolve
+
+        return _inspect(resolve(args.dir), args.json, args.profile)
     raise AssertionError(args.addon_command)
 
 
-def _inspect(path: Path, as_json: bool) -> int:
+def _inspect(path: Path, as_json: bool, profile: str | None = None) -> int:
+    from voicestack import assembly
     from voicestack.addon import read_manifest
-    from voicestack.voice import validate_stack
+    from voicestack.validate import mel_stream, inspect_networks
 
     manifest = read_manifest(path)
-    spec, emitted = validate_stack(manifest)
+    spec = assembly.plan(manifest, profile, stream=mel_stream(manifest)).spec
+    running = inspect_networks(path, profile) if profile else []
     info = {
         "name": manifest.name, "version": manifest.version, "language": manifest.language,
         "sample_rate": manifest.sample_rate, "architecture": manifest.architecture,
@@ -174,7 +171,9 @@ def _inspect(path: Path, as_json: bool) -> int:
             for n in manifest.networks.values()
         },
         "stacks": list(manifest.stacks), "profiles": list(manifest.profiles),
+        "speakers": list(manifest.speakers), "assets": {a.name: a.path.name for a in manifest.assets.values()},
         "stack": spec.to_json(),
+        **({"profile": profile, "running": running} if profile else {}),
     }
     if as_json:
         print(json.dumps(info, indent=2, default=list))
@@ -188,8 +187,16 @@ def _inspect(path: Path, as_json: bool) -> int:
             print(f"    in  {k}: {v['dtype']} {v['shape']}{feed}")
         for k, v in n["outputs"].items():
             print(f"    out {k}: {v['dtype']} {v['shape']}")
+    if manifest.speakers:
+        print(f"speakers: {', '.join(manifest.speakers)} (default {manifest.default_speaker})")
     print("stack:")
     _print_tree(spec.to_json(), "  ")
+    if running:
+        print(f"under profile '{profile}':")
+        for row in running:
+            where = row.get("device", "CPU")
+            shapes = row["shapes"] + (f" ({len(row['compiled'])} compiled sizes)" if row.get("compiled") else "")
+            print(f"  {row['addon']}/{row['network']}: {row['runtime']} on {where}, {shapes}")
     return 0
 
 

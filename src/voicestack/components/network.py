@@ -13,7 +13,7 @@ from voicestack.assets import AssetDecl
 from voicestack.blocks import Request
 from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.errors import RequestError
-from voicestack.runtime import Session
+from voicestack.runtime import RuntimeConfig, Session
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
 
@@ -52,12 +52,21 @@ class NetworkCall:
         self.inputs = dict(inputs)
         self.outputs = dict(outputs)
         self.assets = dict(assets or {})
+        self.config: RuntimeConfig | None = None  # how it runs (set by open), for describe()
+        self.addon = ""
 
     @classmethod
     def open(cls, params: NetworkParams, ctx: BuildContext) -> NetworkCall:
         net = ctx.manifest.networks[params.network]
         session = ctx.sessions.open(net.path, ctx.runtime_for(net.name))
-        return cls(net, session, params.inputs, params.outputs, ctx.manifest.assets)
+        call = cls(net, session, params.inputs, params.outputs, ctx.manifest.assets)
+        call.config, call.addon = ctx.runtime_for(net.name), ctx.manifest.name
+        return call
+
+    def describe(self) -> dict[str, Any]:
+        """Which addon's network, on which runtime and device, with which shapes."""
+        config = self.config or RuntimeConfig()
+        return {"addon": self.addon, "network": self.net.name, "shapes": "dynamic", **config.describe()}
 
     def __call__(self, tensors: Mapping[str, np.ndarray], request: Request, noise_key: str) -> Tensors:
         feeds: dict[str, np.ndarray] = {}

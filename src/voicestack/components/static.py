@@ -69,9 +69,10 @@ class StaticNetworkCall(NetworkCall):
     """Calls a network through static copies, one per compiled size of dimension ``dim``."""
 
     def __init__(self, net: NetworkDecl, sessions: Mapping[int, GuardedSession], dim: str,
-                 inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+                 inputs: Mapping[str, str], outputs: Mapping[str, str],
+                 assets: Mapping[str, Any] | None = None) -> None:
         first = next(iter(sessions.values()))
-        super().__init__(net, first, inputs, outputs)
+        super().__init__(net, first, inputs, outputs, assets)
         self.sessions = dict(sessions)
         self.dim = dim
 
@@ -87,11 +88,17 @@ class StaticNetworkCall(NetworkCall):
             path = static_copy(net.path, shapes)
             session: Session = ctx.sessions.open(path, dataclasses.replace(config, static_shapes=shapes))
             sessions[size] = GuardedSession(session, shapes, net.name)
-        return cls(net, sessions, dim, params.inputs, params.outputs)
+        call = cls(net, sessions, dim, params.inputs, params.outputs, ctx.manifest.assets)
+        call.config, call.addon = config, ctx.manifest.name
+        return call
 
     @property
     def compiled(self) -> list[int]:
         return sorted(self.sessions)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "shapes": "static",
+                "compiled": [{k: list(v) for k, v in self.sessions[n].shapes.items()} for n in self.compiled]}
 
     def session_for(self, dims: Mapping[str, int]) -> Session:
         size = dims.get(self.dim)
@@ -123,7 +130,7 @@ def guards(block: Any) -> list[GuardedSession]:
         call = getattr(b, "call", None)
         if isinstance(call, StaticNetworkCall):
             found.extend(call.sessions.values())
-        for attr in ("blocks", "sequence_block", "streamable_block"):
+        for attr in ("blocks", "sequence_block", "streamable_block", "inner"):
             child = getattr(b, attr, None)
             for c in child if isinstance(child, list) else [child] if child is not None else []:
                 walk(c)

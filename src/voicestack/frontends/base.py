@@ -217,7 +217,8 @@ def _parse(raw: Any, manifest: Manifest, path: str, kind: str, problems: Problem
         return None
     type_name = raw.get("type")
     if not isinstance(type_name, str) or type_name not in FRONTENDS:
-        got = "missing 'type'" if type_name is None else f"unknown type {json_repr(type_name)}"
+        got = ("missing 'type'" if type_name is None else f"unknown type {type_name!r}" if isinstance(type_name, str)
+               else f"'type' must be a string, got {json_repr(type_name)}")
         names = [n for n in FRONTENDS.names() if FRONTENDS.get(n, path).kind == kind]
         problems.append((f"{path}.type", f"{got}; expected a {kind}: one of {', '.join(names)}"))
         return None

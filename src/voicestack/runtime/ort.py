@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from voicestack.errors import RuntimeUnavailable
+from voicestack.errors import NetworkLoadError, RuntimeUnavailable
 from voicestack.params import limits
 from voicestack.runtime.base import Runtime, Session
 
@@ -80,8 +80,11 @@ class OrtSession:
         self.nbytes = self.path.stat().st_size
         provider_options = [{k: _option_text(v) for k, v in options.provider_options.get(p, {}).items()}
                             for p in options.providers]
-        self._session = ort.InferenceSession(str(path), sess_options=so, providers=list(options.providers),
-                                             provider_options=provider_options)
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=so, providers=list(options.providers),
+                                                 provider_options=provider_options)
+        except Exception as err:  # onnxruntime's own exception types (Fail, InvalidGraph, ...) share no base
+            raise NetworkLoadError(f"onnxruntime cannot load network '{self.path.name}': {err}") from err
         self.providers = list(self._session.get_providers())
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]

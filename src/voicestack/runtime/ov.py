@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from voicestack.errors import RuntimeUnavailable
+from voicestack.errors import NetworkLoadError, RuntimeUnavailable
 from voicestack.onnxtools import graph_io
 from voicestack.params import limits
 from voicestack.paths import cache_dir
@@ -95,9 +95,12 @@ class OvSession:
                                      f"(available: {', '.join(available_devices())})")
         self.path = Path(path)
         self.nbytes = self.path.stat().st_size
-        model = core().read_model(str(path))
-        if static_shapes:
-            model.reshape({name: ov.PartialShape(list(dims)) for name, dims in static_shapes.items()})
+        try:
+            model = core().read_model(str(path))
+            if static_shapes:
+                model.reshape({name: ov.PartialShape(list(dims)) for name, dims in static_shapes.items()})
+        except Exception as err:  # OpenVINO raises RuntimeError and its own types
+            raise NetworkLoadError(f"OpenVINO cannot load network '{self.path.name}': {err}") from err
         props: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": options.precision,
             "CACHE_DIR": str(cache_dir() / "openvino"),
