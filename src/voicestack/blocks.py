@@ -51,6 +51,9 @@ class Request:
     state: dict[str, Any] = field(default_factory=dict)  # per-block state that spans text pieces
     _clock: threading.local = field(default_factory=threading.local, repr=False)
     observer: Callable[[str, float], None] | None = None
+    # pacing, set by whoever pulls (the service's scheduler) between pulls: a streaming
+    # decoder's next window covers at most this many times its first window; None: no limit
+    window_limit: float | None = None
 
     def rng(self, stream_name: str) -> np.random.Generator:
         """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""
