@@ -108,8 +108,8 @@ class SynthesisResponse(Response):
         s = self.synthesis
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            await self._body(send, self.head + (to_pcm16(self.first.audio) if self.first is not None else b""))
             try:
+                await self._body(send, self.head + (to_pcm16(self.first.audio) if self.first is not None else b""))
                 while (chunk := await until_gone(s.next(), self.gone)) is not None:
                     await self._body(send, to_pcm16(chunk.audio))
                 s.finish("ok")
@@ -139,6 +139,7 @@ async def speech(request: HttpRequest) -> Response:
     if sp.model is not None:
         headers["X-Model"] = header_value(sp.model)
     gone = asyncio.ensure_future(wait_disconnect(request.receive))
+    synthesis: Synthesis | None = None
     try:
         synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
         first = await synthesis.first(gone)
@@ -146,6 +147,8 @@ async def speech(request: HttpRequest) -> Response:
         return SynthesisResponse(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
     except BaseException:
         gone.cancel()
+        if synthesis is not None:
+            synthesis.finish("error")  # no-op if first() already finished it
         raise
 
 
@@ -277,7 +280,7 @@ def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **o
     import uvicorn
     from uvicorn.config import WS_PROTOCOLS
 
-    from voicestack.service.timeouts import header_timeout_protocol
+    from voicestack.service.connection import header_timeout_protocol
 
     cfg: ServiceConfig = app.state.service.config
     ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"  # uvicorn >= 0.35

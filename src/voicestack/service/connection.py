@@ -1,15 +1,25 @@
-"""A header read timeout for uvicorn's h11 protocol, which has none of its own: a
-connection whose request headers have not all arrived within the timeout (after it
-opens, or after the previous response on a kept-alive connection) is closed, so slow
-or idle clients cannot hold connections open forever."""
+"""uvicorn's h11 protocol with two things a streaming service needs and uvicorn lacks:
+
+* a header read timeout: a connection whose request headers have not all arrived
+  within it (after it opens, or after the previous response on a kept-alive
+  connection) is closed, so slow or idle clients cannot hold connections forever;
+* a bounded kernel send buffer (``SEND_BUFFER`` bytes; Linux otherwise grows it to
+  megabytes), so a client that stops reading stops the server's compute after a few
+  seconds of audio instead of a minute (the scheduler's ``max_ahead_seconds`` caps
+  what waits on top of it).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+SEND_BUFFER = 128 * 1024  # ~3 s of 22 kHz 16-bit audio; plenty for any network path at audio rates
 
 
 class HeaderTimeoutH11(H11Protocol):
@@ -30,6 +40,12 @@ class HeaderTimeoutH11(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            except OSError:  # pragma: no cover - a transport without a settable buffer
+                pass
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
