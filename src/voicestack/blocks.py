@@ -59,6 +59,9 @@ class Request:
     _clock: threading.local = field(default_factory=threading.local, repr=False)
     observer: Callable[[str, float], None] | None = None
     speaker: Any = None  # the chosen speaker (voicestack.assets.SpeakerDecl), read by speaker feeds
+    # pacing, set by whoever pulls (the service's scheduler) between pulls: a streaming
+    # decoder's next window covers at most this many times its first window; None: no limit
+    window_limit: float | None = None
 
     def rng(self, stream_name: str) -> np.random.Generator:
         """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""

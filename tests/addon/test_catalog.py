@@ -39,7 +39,7 @@ def test_vocoders_are_not_voices() -> None:
 
 
 def test_the_service_lists_no_vocoder_with_builtins_on() -> None:
-    from voicestack.service.pool import VoiceCatalog
+    from voicestack.service.core.pool import VoiceCatalog
 
     names = VoiceCatalog((), builtins=True).names()
     assert "joe" in names and "joe-vocoder" not in names

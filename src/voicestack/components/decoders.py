@@ -44,16 +44,20 @@ class DecoderParams:
             raise ValueError(f"context must be >= 0, got {self.context}")
 
 
-def window_schedule(first: int, largest: int, growth: float, state: dict[str, Any] | None = None) -> Iterator[int]:
+def window_schedule(first: int, largest: int, growth: float, state: dict[str, Any] | None = None,
+                    request: Request | None = None) -> Iterator[int]:
     """Window sizes: ``first``, then growing by ``growth`` up to ``largest``.
 
     With ``state`` (kept per request) the schedule continues across text pieces: only the
-    request's first audio needs small windows; later sentences start large.
+    request's first audio needs small windows; later sentences start large. A request's
+    ``window_limit`` (read at every window) caps a window at that multiple of ``first``.
     """
     state = {} if state is None else state
     state.setdefault("size", float(first))
     while True:
-        yield int(state["size"])
+        limit = request.window_limit if request is not None else None
+        size = state["size"] if limit is None else min(state["size"], max(1.0, limit) * first)
+        yield int(size)
         state["size"] = min(float(largest), state["size"] * growth)
 
 
@@ -109,7 +113,8 @@ class Decoder(StreamableBlock):
 
     def windows(self, request: Request) -> Iterator[int]:
         p = self.params
-        return window_schedule(p.first_window, p.max_window, p.growth, request.state.setdefault(self.name, {}))
+        return window_schedule(p.first_window, p.max_window, p.growth, request.state.setdefault(self.name, {}),
+                               request)
 
     def run_window(self, frames: np.ndarray, request: Request) -> np.ndarray:
         out = self.call({self.input_name: frames}, request, self.name)

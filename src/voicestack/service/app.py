@@ -1,263 +1,155 @@
-"""The HTTP voice service: an ASGI app (Starlette) served by uvicorn.
+"""The HTTP transport (OpenAI-style): a Starlette app over the service core, served by
+uvicorn.
 
 Endpoints: ``POST /v1/audio/speech`` (OpenAI body, audio streamed as produced),
-``WS /v1/audio/stream`` (text in pieces, audio out as it is ready; see
-:mod:`voicestack.service.ws`), ``GET /v1/voices``, ``GET /healthz``, ``GET /metrics``
-(Prometheus) and ``GET /`` (a page to try the voices). Synthesis never runs on the
-event loop: :mod:`voicestack.service.scheduler` advances every stream on a fixed set of
-worker threads; voices come from :mod:`voicestack.service.pool`.
+``WS /v1/audio/stream`` (:mod:`voicestack.service.ws`), ``GET /v1/voices``,
+``GET /healthz``, ``GET /metrics`` (Prometheus) and ``GET /`` (a page to try the
+voices). Everything but the wire format lives in :mod:`voicestack.service.core`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicestack.audio import to_pcm16, wav_header
-from voicestack.blocks import Request
-from voicestack.errors import RequestError, SynthesisCancelled
-from voicestack.service.config import ServiceConfig
-from voicestack.service.metrics import ServiceMetrics
-from voicestack.service.pool import Lease, UnknownVoice, VoiceCatalog, VoiceLoadError, VoicePool
-from voicestack.service.protocol import STREAMING_FORMATS, ApiError, SynthesisParams, bad, parse_speech
-from voicestack.service.scheduler import ChunkStream, Overloaded, Scheduler
+from voicestack.service.core import ClientGone, Service, ServiceConfig, ServiceError, Synthesis, parse_json, until_gone
+from voicestack.service.core.requests import speech_request
+from voicestack.service.core.service import OPENAI_FORMATS
+from voicestack.service.ws import stream_socket
 from voicestack.voice import AudioChunk
 
 log = logging.getLogger("voicestack.service")
-
-# a voice's own error fields -> the request field the client sent
-FIELD_NAMES = {"text": "input", "length_scale": "speed"}
-_ids = itertools.count(1)
+ENDPOINTS = ("/", "/v1/audio/speech", "/v1/voices", "/healthz", "/metrics")
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
-class Synthesis:
-    """One admitted synthesis: a slot, a pinned voice, a chunk stream, and its figures.
+class Stalled(Exception):
+    """The client took nothing for ``write_stall_seconds``."""
 
-    Every exit goes through :meth:`finish` (idempotent), which stops the compute and
-    gives the slot and the voice back.
-    """
 
-    def __init__(self, service: Service, name: str, lease: Lease, request: Request, stream: ChunkStream,
-                 arrived: float, kind: str) -> None:
-        self.id = next(_ids)
-        self.service = service
-        self.name = name
-        self.lease = lease
-        self.voice = lease.voice
-        self.request = request
-        self.stream = stream
-        self.arrived = arrived
-        self.kind = kind
-        self.first_audio: float | None = None
-        self.outcome: str | None = None  # ok, cancelled, error
+def header_value(text: str) -> str:
+    """Printable ASCII as is; anything else (CR, LF, NUL, non-Latin-1) percent-encoded."""
+    return quote(text, safe=_HEADER_SAFE, errors="backslashreplace")
 
-    @property
-    def chunks(self) -> int:
-        return self.stream.chunks
 
-    @property
-    def chunks_after_cancel(self) -> int:
-        return self.stream.chunks_after_cancel
-
-    async def next(self) -> AudioChunk | None:
-        chunk = await self.stream.next()
-        if chunk is not None:
-            m = self.service.metrics
-            m.chunks.inc(self.name)
-            m.audio_seconds.inc(self.name, amount=chunk.duration)
-            if self.first_audio is None:
-                self.first_audio = time.monotonic() - self.arrived
-                m.first_audio.observe(self.first_audio, self.name)
-        return chunk
-
-    def finish(self, outcome: str) -> None:
-        if self.outcome is not None:
+async def wait_disconnect(receive: Receive) -> None:
+    """Returns when the client has gone (call after the body is read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
             return
-        self.outcome = outcome
-        self.stream.close()
-        self.lease.release()
-        self.service.scheduler.release_slot()
-        m = self.service.metrics
-        for event in self.request.events:
-            if event.get("event") == "end" and "status" in event:
-                m.utterance_ends.inc(self.name, str(event.get("block", "")), str(event["status"]))
-        if outcome == "ok" and self.stream.audio_seconds > 0:
-            m.rtf.observe((time.monotonic() - self.stream.started) / self.stream.audio_seconds, self.name)
-        elif outcome == "cancelled":
-            m.cancelled.inc()
-        elif outcome == "error":
-            m.errors.inc("synthesis")
 
 
-class Service:
-    """Everything one process shares: config, voices, workers, metrics."""
-
-    def __init__(self, config: ServiceConfig) -> None:
-        self.config = config
-        self.metrics = ServiceMetrics()
-        self.catalog = VoiceCatalog(config.voices_dirs, config.builtins)
-        self.pool = VoicePool(self.catalog, config.memory_budget_bytes, config.voices, self.metrics)
-        self.scheduler = Scheduler(config.workers, config.max_active_streams, config.max_queue, self.metrics)
-        self.formats = STREAMING_FORMATS
-        self.recent: deque[Synthesis] = deque(maxlen=128)  # last syntheses (for tests and debugging)
-
-    def close(self) -> None:
-        self.scheduler.shutdown()
-
-    def overloaded(self) -> ApiError:
-        self.metrics.errors.inc("overloaded")
-        return ApiError(503, "the server is at capacity; retry shortly", None, "overloaded",
-                        {"Retry-After": str(self.config.retry_after_seconds)})
-
-    def check_voice(self, name: str) -> None:
-        known = self.catalog.names()
-        if name not in known:
-            raise bad("voice", f"unknown voice {name!r}; available: {', '.join(known)}")
-
-    async def lease(self, name: str) -> Lease:
-        """Pin (and if needed load) a voice on a helper thread; never leaks the lease."""
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, self.pool.acquire, name)
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            fut.add_done_callback(_release_when_acquired)
-            raise
-        except UnknownVoice as err:
-            raise bad("voice", str(err)) from None
-        except VoiceLoadError as err:
-            self.metrics.errors.inc("voice_load")
-            raise ApiError(500, str(err), "voice", "voice_unavailable") from None
-
-    async def start(self, params: SynthesisParams, text: str, arrived: float, kind: str) -> Synthesis:
-        """Admit, pin the voice, and open a stream (nothing computed yet). Raises ApiError."""
-        try:
-            await self.scheduler.acquire_slot()
-        except Overloaded:
-            raise self.overloaded() from None
-        lease: Lease | None = None
-        try:
-            lease = await self.lease(params.voice)
-            voice = lease.voice
-            try:
-                req = voice.request(**params.overrides(voice.defaults.get("length_scale")))
-            except RequestError as err:
-                raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
-            name = params.voice
-            block = self.metrics.block
-            req.observer = lambda b, s: block.observe(s, name, b)
-            chunks = voice.stream(text, request=req)
-            stream = self.scheduler.open(chunks, req.cancel)
-        except BaseException:
-            if lease is not None:
-                lease.release()
-            self.scheduler.release_slot()
-            raise
-        synthesis = Synthesis(self, params.voice, lease, req, stream, arrived, kind)
-        self.recent.append(synthesis)
-        return synthesis
-
-    async def first_chunk(self, synthesis: Synthesis) -> AudioChunk | None:
-        """Pull the first chunk; errors here still become a proper JSON error response."""
-        try:
-            return await synthesis.next()
-        except asyncio.CancelledError:
-            synthesis.finish("cancelled")
-            raise
-        except RequestError as err:
-            synthesis.finish("bad_request")
-            raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
-        except Exception as err:
-            log.error("voice %r failed before its first chunk: %r", synthesis.name, err, exc_info=err)
-            synthesis.finish("error")
-            raise ApiError(500, f"synthesis failed in voice {synthesis.name!r}; see the server log", "voice",
-                           "synthesis_error") from None
+def _service(request: Any) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _release_when_acquired(fut: asyncio.Future[Lease]) -> None:
-    """A lease acquired after its request was cancelled goes straight back to the pool."""
-    if not fut.cancelled() and fut.exception() is None:
-        fut.result().release()
+async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and len(length) < 20 and int(length) > limit:
+        raise ServiceError(413, f"the request body has {length} bytes; the limit is {limit}", "input",
+                           "request_too_large")
+    raw = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for part in request.stream():
+                raw += part
+                if len(raw) > limit:
+                    raise ServiceError(413, f"the request body is larger than {limit} bytes", "input",
+                                       "request_too_large")
+    except TimeoutError:
+        raise ServiceError(408, f"the request body did not arrive within {timeout:g} s", None, "timeout") from None
+    except ClientDisconnect:
+        raise ClientGone() from None
+    return bytes(raw)
 
 
-class SynthesisResponse(StreamingResponse):
-    """Streams a synthesis; whatever ends the response (done, error, disconnect) finishes it."""
+class SynthesisResponse(Response):
+    """Streams a synthesis; whatever ends the response (done, error, disconnect, a client
+    that stops reading) finishes the synthesis."""
 
-    def __init__(self, synthesis: Synthesis, content: AsyncIterator[bytes], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
+    def __init__(self, synthesis: Synthesis, first: AudioChunk | None, fmt: str, headers: dict[str, str],
+                 gone: asyncio.Future[None], stall: float) -> None:
+        rate = synthesis.sample_rate
+        media = "audio/wav" if fmt == "wav" else f"audio/L16;rate={rate};channels=1"
+        super().__init__(None, media_type=media, headers=headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # chunked
         self.synthesis = synthesis
+        self.first = first
+        self.head = wav_header(rate) if fmt == "wav" else b""
+        self.gone = gone
+        self.stall = stall
+
+    async def _body(self, send: Send, data: bytes, more: bool = True) -> None:
+        try:
+            await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": more}), self.stall)
+        except TimeoutError:
+            raise Stalled() from None
+        except OSError:
+            raise ClientGone() from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        s = self.synthesis
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            try:
+                await self._body(send, self.head + (to_pcm16(self.first.audio) if self.first is not None else b""))
+                while (chunk := await until_gone(s.next(), self.gone)) is not None:
+                    await self._body(send, to_pcm16(chunk.audio))
+                s.finish("ok")
+            except (ClientGone, Stalled):
+                raise
+            except Exception as err:  # mid-stream: the body ends cleanly, the error is logged and counted
+                s.failed(err)
+            await self._body(send, b"", more=False)
+        except ClientGone:
+            s.finish("cancelled")
+        except Stalled:
+            log.warning("a client took no audio for %g s; its stream of voice %r ends", self.stall, s.name)
+            s.finish("stalled")
         finally:
-            self.synthesis.finish("cancelled")  # no-op if it already finished
-
-
-async def _audio_bytes(service: Service, synthesis: Synthesis, first: AudioChunk | None, fmt: str) -> AsyncIterator[bytes]:
-    head = wav_header(synthesis.voice.sample_rate) if fmt == "wav" else b""
-    try:
-        yield head + (to_pcm16(first.audio) if first is not None else b"")
-        while (chunk := await synthesis.next()) is not None:
-            yield to_pcm16(chunk.audio)
-        synthesis.finish("ok")
-    except (asyncio.CancelledError, GeneratorExit, SynthesisCancelled):
-        synthesis.finish("cancelled")
-        raise
-    except Exception as err:  # mid-stream: the response ends cleanly, the error is logged and counted
-        log.error("voice %r failed mid-stream after %d chunks: %r", synthesis.name, synthesis.chunks, err,
-                  exc_info=err)
-        synthesis.finish("error")
-
-
-async def _json_body(request: HttpRequest, limit: int) -> Any:
-    raw = bytearray()
-    async for part in request.stream():
-        raw += part
-        if len(raw) > limit:
-            raise ApiError(413, f"the request body is larger than {limit} bytes", "input")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise bad(None, f"the request body is not valid JSON: {err}") from None
-
-
-def _service(request: HttpRequest) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+            s.finish("cancelled")  # no-op if it already finished
+            self.gone.cancel()
 
 
 async def speech(request: HttpRequest) -> Response:
     arrived = time.monotonic()
     service = _service(request)
     cfg = service.config
-    body = await _json_body(request, cfg.max_input_chars * 4 + 65536)
-    sp = parse_speech(body, cfg.default_voice, cfg.max_input_chars, service.formats)
+    raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
+    sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS)
     service.check_voice(sp.params.voice)
-    synthesis = await service.start(sp.params, sp.input, arrived, "http")
-    first = await service.first_chunk(synthesis)
-    rate = synthesis.voice.sample_rate
-    media = "audio/wav" if sp.response_format == "wav" else f"audio/L16;rate={rate};channels=1"
-    headers = {"X-Sample-Rate": str(rate), "X-Voice": synthesis.name, "Cache-Control": "no-store",
-               "X-Accel-Buffering": "no"}
+    headers = {"X-Voice": header_value(sp.params.voice), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if sp.model is not None:
-        headers["X-Model"] = sp.model
-    return SynthesisResponse(synthesis, _audio_bytes(service, synthesis, first, sp.response_format),
-                             media_type=media, headers=headers)
+        headers["X-Model"] = header_value(sp.model)
+    gone = asyncio.ensure_future(wait_disconnect(request.receive))
+    synthesis: Synthesis | None = None
+    try:
+        synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
+        first = await synthesis.first(gone)
+        headers["X-Sample-Rate"] = str(synthesis.sample_rate)
+        return SynthesisResponse(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
+    except BaseException:
+        gone.cancel()
+        if synthesis is not None:
+            synthesis.finish("error")  # no-op if first() already finished it
+        raise
 
 
 async def voices(request: HttpRequest) -> Response:
@@ -274,12 +166,14 @@ async def voices(request: HttpRequest) -> Response:
 async def healthz(request: HttpRequest) -> Response:
     service = _service(request)
     return JSONResponse({"status": "ok", "voices_loaded": len(service.pool.loaded()),
-                         "active_streams": service.scheduler.active,
-                         "queue_depth": service.metrics.queue_depth.value()})
+                         "active_streams": service.scheduler.active, "queue_depth": service.scheduler.queued,
+                         "open_streams": service.scheduler.open_count()})
 
 
 async def metrics(request: HttpRequest) -> Response:
-    return PlainTextResponse(_service(request).metrics.render(), media_type="text/plain; version=0.0.4")
+    from voicestack.service.core.metrics import CONTENT_TYPE
+
+    return Response(_service(request).metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def index(request: HttpRequest) -> Response:
@@ -287,11 +181,21 @@ async def index(request: HttpRequest) -> Response:
     return Response(page, media_type="text/html; charset=utf-8")
 
 
-async def api_error(request: Any, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+def error_response(err: ServiceError) -> Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+
+
+async def service_error(request: Any, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
     if exc.status < 500 and exc.kind != "overloaded":
-        _service(request).metrics.errors.inc("bad_request")
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        _service(request).metrics.errors.labels("bad_request").inc()
+    return error_response(exc)
+
+
+async def client_gone(request: Any, exc: Exception) -> Response:
+    # nobody is there to read it; 499 (as nginx logs it) keeps the count of every request honest
+    return Response(status_code=499)
 
 
 async def http_error(request: Any, exc: Exception) -> Response:
@@ -302,16 +206,14 @@ async def http_error(request: Any, exc: Exception) -> Response:
 
 async def internal_error(request: Any, exc: Exception) -> Response:
     log.error("unhandled error on %s", getattr(request, "url", "?"), exc_info=exc)
-    try:
-        _service(request).metrics.errors.inc("internal")
-    except Exception:  # noqa: BLE001,S110  # pragma: no cover - metrics must never mask the original error
-        pass
+    _service(request).metrics.errors.labels("internal").inc()
     return JSONResponse({"error": {"message": "internal server error; see the server log", "type": "server_error",
                                    "param": None}}, status_code=500)
 
 
-class CountRequests:
-    """Counts answered requests by route and status for /metrics."""
+class CountResponses:
+    """Counts every HTTP response by endpoint and status, 500s included (it wraps the
+    whole app, outside Starlette's error middleware)."""
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
@@ -322,22 +224,31 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        endpoint = path if path in ("/", "/v1/audio/speech", "/v1/voices", "/healthz", "/metrics") else "other"
+        endpoint = path if path in ENDPOINTS else "other"
+        started = False
 
         async def counting_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                self.service.metrics.requests.inc(endpoint, str(message["status"]))
+                started = True
+                self.service.metrics.requests.labels(endpoint, str(message["status"])).inc()
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        try:
+            await self.app(scope, receive, counting_send)
+        except BaseException:
+            if not started:  # the server answers 500 itself
+                self.service.metrics.requests.labels(endpoint, "500").inc()
+            raise
+
+
+class ServiceApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        return CountResponses(super().build_middleware_stack(), self.state.service)
 
 
 def create_app(config: ServiceConfig | None = None) -> Starlette:
     """The ASGI app. ``app.state.service`` holds the shared :class:`Service`."""
-    from contextlib import asynccontextmanager
-
-    from voicestack.service.ws import stream_socket
-
     service = Service(config or ServiceConfig())
 
     @asynccontextmanager
@@ -346,8 +257,9 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         service.close()
 
     handlers: dict[Any, Callable[[Any, Exception], Awaitable[Response]]] = {
-        ApiError: api_error, HTTPException: http_error, Exception: internal_error}
-    app = Starlette(
+        ServiceError: service_error, ClientGone: client_gone, ClientDisconnect: client_gone,
+        HTTPException: http_error, Exception: internal_error}
+    app = ServiceApp(
         routes=[
             Route("/", index, methods=["GET"]),
             Route("/v1/audio/speech", speech, methods=["POST"]),
@@ -360,8 +272,24 @@ def create_app(config: ServiceConfig | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_middleware(CountRequests, service=service)
     return app
+
+
+def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> Any:
+    """The uvicorn settings the service needs (timeouts, message sizes); a uvicorn.Config."""
+    import uvicorn
+    from uvicorn.config import WS_PROTOCOLS
+
+    from voicestack.service.connection import header_timeout_protocol
+
+    cfg: ServiceConfig = app.state.service.config
+    ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"  # uvicorn >= 0.35
+    settings: dict[str, Any] = {
+        "host": host, "port": port, "ws": ws, "http": header_timeout_protocol(cfg.header_timeout_seconds),
+        "ws_max_size": cfg.max_stream_chars * 4 + 65536, "timeout_keep_alive": 5, "timeout_graceful_shutdown": 5,
+        "log_level": "info", "lifespan": "on"}
+    settings.update(options)
+    return uvicorn.Config(app, **settings)
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLike[str] | None = None) -> None:
@@ -370,7 +298,4 @@ def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLik
 
     config = ServiceConfig.load(config_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from uvicorn.config import WS_PROTOCOLS
-
-    ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"  # uvicorn >= 0.35
-    uvicorn.run(create_app(config), host=host, port=port, ws=ws, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.Server(server_config(create_app(config), host, port)).run()

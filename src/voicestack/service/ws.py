@@ -1,11 +1,12 @@
-"""``WS /v1/audio/stream``: text arrives in pieces (an LLM's tokens), audio leaves as
-soon as each sentence is ready, while later text is still arriving.
+"""The WebSocket transport, ``WS /v1/audio/stream``: text arrives in pieces (an LLM's
+tokens), audio leaves as soon as each sentence is ready, while later text still arrives.
 
 Protocol (JSON text messages in; binary PCM frames and JSON events out)::
 
-    -> {"type": "start", "voice": "joe", "speed": 1.0, "seed": 7,      (optional; the same
-        "noise_scale": 0.667, "noise_w": 0.8}                            keys work as query params)
+    connect with ?voice=joe&speed=1.0&seed=7&noise_scale=0.667&noise_w=0.8   (all optional)
     <- {"type": "ready", "voice": "joe", "sample_rate": 22050, "format": "pcm_s16le", "channels": 1}
+       (sent at once; or an error event and close 1008 for a bad parameter or unknown voice)
+    -> {"type": "start", "voice": "joe", "speed": 1.0, ...}   (optional, before any text: another ready)
     -> {"type": "text", "text": "Hello th"}   -> {"type": "text", "text": "ere. How"} ...
     <- {"type": "sentence", "index": 0, "text": "Hello there."}
     <- binary frames: 16-bit little-endian mono PCM at sample_rate
@@ -15,11 +16,11 @@ Protocol (JSON text messages in; binary PCM frames and JSON events out)::
     <- {"type": "done", "sentences": 3, "audio_seconds": 4.2}   and the server closes (1000)
     <- {"type": "error", "error": {"message": ..., "type": ..., "param": ...}}
 
-Text is cut at sentence ends (. ! ? followed by space, or a newline), not after common
-abbreviations or initials; a run longer than ``MAX_PHRASE`` characters without one is cut
-at the last comma/semicolon/colon, else the last space. A bad message gets an error event
-and the connection goes on; a bad start, overload (close 1013) or a synthesis failure
-(close 1011) ends it. If the client goes away, the sentence being spoken stops.
+Sentences are cut by :class:`~voicestack.service.core.sentences.SentenceBuffer` (linear
+time, run off the event loop). A bad message gets an error event and the connection
+goes on; a bad start (1008), overload (1013), the per-connection budget (1008) or a
+synthesis failure (1011) ends it. If the client goes away, or takes no audio for
+``write_stall_seconds``, the sentence being spoken stops.
 """
 
 from __future__ import annotations
@@ -27,248 +28,208 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voicestack.audio import to_pcm16
-from voicestack.errors import RequestError
-from voicestack.service.protocol import ApiError, SynthesisParams, bad, parse_params
+from voicestack.service.core import Lease, SentenceBuffer, Service, ServiceError, SynthesisParams, bad, parse_json
+from voicestack.service.core.requests import ClientMessage, client_message, query_values, start_params, stream_start
 
 log = logging.getLogger("voicestack.service")
 
-MAX_PHRASE = 250
-ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "fig", "mt"}
-_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n")
-_NUMBER_KEYS = ("speed", "seed", "noise_scale", "noise_w")
 
-
-class SentenceBuffer:
-    """Accumulates text pieces; hands out complete sentences (or long phrases)."""
-
-    def __init__(self, max_phrase: int = MAX_PHRASE) -> None:
-        self.text = ""
-        self.max_phrase = max_phrase
-
-    def add(self, piece: str) -> list[str]:
-        self.text += piece
-        out: list[str] = []
-        while True:
-            cut = self._boundary()
-            if cut is None:
-                break
-            sentence, self.text = self.text[:cut].strip(), self.text[cut:]
-            if sentence:
-                out.append(sentence)
-        return out
-
-    def flush(self) -> list[str]:
-        rest, self.text = self.text.strip(), ""
-        return [rest] if rest else []
-
-    def _boundary(self) -> int | None:
-        for m in _END.finditer(self.text):
-            if m.group() == "\n" or not self._abbreviation(m.start()):
-                return m.end()
-        if len(self.text) > self.max_phrase:
-            head = self.text[: self.max_phrase]
-            for pattern in (r"[,;:](?=\s)", r"\s"):
-                hits = list(re.finditer(pattern, head))
-                if hits and hits[-1].end() > self.max_phrase // 4:
-                    return hits[-1].end()
-            return self.max_phrase
-        return None
-
-    def _abbreviation(self, dot: int) -> bool:
-        if self.text[dot] != ".":
-            return False
-        word = re.search(r"([\w.]+)$", self.text[:dot])
-        if word is None:
-            return False
-        w = word.group(1).lower()
-        return w in ABBREVIATIONS or (len(w) == 1 and self.text[dot - 1].isupper())
-
-
-def _query_start(ws: WebSocket) -> dict[str, Any]:
-    start: dict[str, Any] = {}
-    for key, value in ws.query_params.items():
-        if key in _NUMBER_KEYS:
-            try:
-                start[key] = int(value) if key == "seed" else float(value)
-            except ValueError:
-                start[key] = value  # parse_params names the field
-        else:
-            start[key] = value
-    return start
-
-
-async def _send_error(ws: WebSocket, err: ApiError) -> None:
-    await ws.send_json({"type": "error", **err.body()})
+class _Closed(Exception):
+    """The conversation is over (the socket is closed or must be)."""
 
 
 async def stream_socket(ws: WebSocket) -> None:
-    try:
-        await _session(ws)
-    except WebSocketDisconnect:
-        pass  # the client went away; _converse has already stopped its synthesis
-
-
-async def _session(ws: WebSocket) -> None:
-    service = ws.app.state.service
+    service: Service = ws.app.state.service
     await ws.accept()
-    pending: list[dict[str, Any]] = []
-    first = await _receive(ws)
-    start = _query_start(ws)
-    if isinstance(first, dict) and first.get("type") == "start":
-        start.update({k: v for k, v in first.items() if k != "type"})
-    elif first is not None:
-        pending.append(first)
+    conversation = Conversation(ws, service)
     try:
-        unknown = sorted(set(start) - {"voice", *_NUMBER_KEYS, "model"})
-        if unknown:
-            raise bad(unknown[0], f"unknown start field '{unknown[0]}'; expected voice, "
-                                  f"{', '.join(_NUMBER_KEYS)}")
-        params = parse_params(start, service.config.default_voice)
-        service.check_voice(params.voice)
-        lease = await service.lease(params.voice)
-    except ApiError as err:
-        service.metrics.errors.inc("bad_request" if err.status < 500 else "voice_load")
-        await _send_error(ws, err)
-        await ws.close(1008)
-        return
-    try:
-        await ws.send_json({"type": "ready", "voice": params.voice, "sample_rate": lease.voice.sample_rate,
-                            "format": "pcm_s16le", "channels": 1})
-        await _converse(ws, service, params, pending)
+        await conversation.run()
+    except (WebSocketDisconnect, _Closed):
+        pass  # the client went away or the conversation ended; its synthesis is finished
     finally:
-        lease.release()
+        conversation.release()
 
 
-async def _receive(ws: WebSocket) -> dict[str, Any] | None:
-    """The next message as a dict; None for a message that is not a JSON object (error sent)."""
-    message = await ws.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    if message.get("text") is None:
-        await _send_error(ws, bad(None, "expected JSON text messages, got a binary frame"))
-        return None
-    try:
-        data = json.loads(message["text"])
-    except json.JSONDecodeError as err:
-        await _send_error(ws, bad(None, f"the message is not valid JSON: {err}"))
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        await _send_error(ws, bad("type", "each message must be a JSON object with a 'type'"))
-        return None
-    return data
+class Conversation:
+    def __init__(self, ws: WebSocket, service: Service) -> None:
+        self.ws = ws
+        self.service = service
+        self.stall = service.config.write_stall_seconds
+        self.lease: Lease | None = None
+        self.params: SynthesisParams | None = None
+        self.total_chars = 0
+        self.audio_seconds = 0.0
+        self.compute_seconds = 0.0
+        self.sentences: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
 
+    def release(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
-async def _converse(ws: WebSocket, service: Any, params: SynthesisParams, pending: list[dict[str, Any]]) -> None:
-    sentences: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
-    speaker = asyncio.create_task(_speak(ws, service, params, sentences))
-    buffer = SentenceBuffer()
-    total = 0
-    try:
-        while True:
-            if pending:
-                msg: dict[str, Any] | None = pending.pop(0)
+    # -- sending (each send bounded by the stall timeout) ------------------------------------
+    async def _send(self, message: dict[str, Any] | bytes) -> None:
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            raise _Closed()
+        try:
+            if isinstance(message, bytes):
+                await asyncio.wait_for(self.ws.send_bytes(message), self.stall)
             else:
-                receiving = asyncio.ensure_future(_receive(ws))
+                await asyncio.wait_for(self.ws.send_text(json.dumps(message)), self.stall)
+        except TimeoutError:
+            log.warning("a WebSocket client took nothing for %g s; closing it", self.stall)
+            self.service.metrics.errors.labels("stalled").inc()
+            raise _Closed() from None
+        except (OSError, RuntimeError):
+            raise _Closed() from None
+
+    async def error(self, err: ServiceError, close: int | None = None) -> None:
+        if err.status < 500 and err.kind != "overloaded":
+            self.service.metrics.errors.labels("bad_request").inc()
+        await self._send({"type": "error", **err.body()})
+        if close is not None:
+            await self.close(close)
+
+    async def close(self, code: int) -> None:
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await asyncio.wait_for(self.ws.close(code), self.stall)
+            except (TimeoutError, OSError, RuntimeError):
+                pass
+        raise _Closed()
+
+    # -- the conversation -----------------------------------------------------------------
+    async def configure(self, raw: dict[str, Any]) -> None:
+        """Validate the start parameters, pin the voice, say ready (or the error, and close)."""
+        try:
+            start = stream_start(raw)
+            params = start_params(start, self.service.config.default_voice)
+            self.service.check_voice(params.voice)
+            lease = await self.service.lease(params.voice)
+        except ServiceError as err:
+            await self.error(err, 1008)
+            return
+        self.release()
+        self.lease, self.params = lease, params
+        await self._send({"type": "ready", "voice": params.voice, "sample_rate": int(lease.voice.sample_rate),
+                          "format": "pcm_s16le", "channels": 1})
+
+    async def receive(self) -> ClientMessage | None:
+        """The next message, validated; None after reporting a bad one."""
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        try:
+            if text is None:
+                raise bad(None, "expected JSON text messages, got a binary frame")
+            return client_message(parse_json(text, "the message"))
+        except ServiceError as err:
+            await self.error(err)
+            return None
+
+    async def run(self) -> None:
+        await self.configure(query_values(list(self.ws.query_params.multi_items())))
+        speaker = asyncio.create_task(self.speak())
+        buffer = SentenceBuffer()
+        loop = asyncio.get_running_loop()
+        texted = False
+        try:
+            while True:
+                receiving = asyncio.ensure_future(self.receive())
                 done, _ = await asyncio.wait({receiving, speaker}, return_when=asyncio.FIRST_COMPLETED)
                 if speaker in done:  # it ended the conversation (error, overload, or the peer left)
                     receiving.cancel()
                     speaker.result()
                     return
                 msg = receiving.result()
-            if msg is None:
-                continue
-            kind = msg["type"]
-            now = time.monotonic()
-            if kind == "text":
-                text = msg.get("text")
-                if not isinstance(text, str):
-                    await _send_error(ws, bad("text", f"'text' must be a string, got {type(text).__name__}"))
+                if msg is None:
                     continue
-                total += len(text)
-                if total > service.config.max_stream_chars:
-                    await _send_error(ws, bad("text", f"more than {service.config.max_stream_chars} characters "
-                                                      "of text on one connection"))
-                    await ws.close(1008)
-                    return
-                for sentence in buffer.add(text):
-                    sentences.put_nowait((sentence, now))
-            elif kind == "flush":
-                for sentence in buffer.flush():
-                    sentences.put_nowait((sentence, now))
-            elif kind == "end":
-                for sentence in buffer.flush():
-                    sentences.put_nowait((sentence, now))
-                sentences.put_nowait(None)
+                now = time.monotonic()
+                if msg.type == "start":
+                    if texted:
+                        await self.error(bad("type", "type: 'start' must come before any text"))
+                    else:
+                        await self.configure({k: v for k, v in vars(msg.start()).items() if v is not None})
+                elif msg.type == "text":
+                    assert msg.text is not None
+                    texted = True
+                    self.total_chars += len(msg.text)
+                    limit = self.service.config.max_stream_chars
+                    if self.total_chars > limit:
+                        err = ServiceError(413, f"text: more than {limit} characters of text on one connection "
+                                                "(max_stream_chars)", "text", "request_too_large")
+                        await self.error(err, 1008)
+                    for sentence in await loop.run_in_executor(None, buffer.add, msg.text):
+                        self.sentences.put_nowait((sentence, now))
+                else:  # flush, end
+                    for sentence in buffer.flush():
+                        self.sentences.put_nowait((sentence, now))
+                    if msg.type == "end":
+                        self.sentences.put_nowait(None)
+                        await speaker
+                        return
+        finally:
+            if not speaker.done():
+                speaker.cancel()
+            try:
                 await speaker
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001,S110
+                pass  # its synthesis is finished; the reason was reported or the peer is gone
+
+    async def speak(self) -> None:
+        index = 0
+        while True:
+            item = await self.sentences.get()
+            if item is None:
+                await self._send({"type": "done", "sentences": index, "audio_seconds": round(self.audio_seconds, 3)})
+                await self.close(1000)
                 return
-            else:
-                await _send_error(ws, bad("type", f"unknown message type {kind!r}; expected text, flush or end"))
-    except WebSocketDisconnect:
-        pass
-    finally:
-        if not speaker.done():
-            speaker.cancel()
-        try:
-            await speaker
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001,S110
-            pass  # its synthesis is finished; the reason was reported or the peer is gone
-
-
-async def _speak(ws: WebSocket, service: Any, params: SynthesisParams,
-                 sentences: asyncio.Queue[tuple[str, float] | None]) -> None:
-    index = 0
-    audio_seconds = 0.0
-    while True:
-        item = await sentences.get()
-        if item is None:
-            await ws.send_json({"type": "done", "sentences": index, "audio_seconds": round(audio_seconds, 3)})
-            await ws.close(1000)
-            return
-        text, arrived = item
-        seeded = params if params.seed is None else \
-            SynthesisParams(params.voice, params.speed, (params.seed + index) % 2**32, params.noise_scale,
-                            params.noise_w)
-        try:
-            synthesis = await service.start(seeded, text, arrived, "ws")
-        except ApiError as err:
-            await _send_error(ws, err)
-            await ws.close(1013 if err.status == 503 else 1011)
-            return
-        seconds = 0.0
-        failure: Exception | None = None
-        try:
-            await ws.send_json({"type": "sentence", "index": index, "text": text})
-            while True:
-                try:
-                    chunk = await synthesis.next()
-                except Exception as err:  # noqa: BLE001 - the voice failed; the connection is fine
-                    failure = err
-                    break
-                if chunk is None:
-                    break
-                seconds += chunk.duration
-                await ws.send_bytes(to_pcm16(chunk.audio))
-        except BaseException:  # cancelled, or the peer went away while we sent
-            synthesis.finish("cancelled")
-            raise
-        if failure is None:
-            synthesis.finish("ok")
-        elif isinstance(failure, RequestError) and failure.field == "text":
-            synthesis.finish("bad_request")  # a piece with no pronounceable words ("..."): skip it
-        else:
-            synthesis.finish("error")
-            log.error("voice %r failed mid-stream on the WebSocket: %r", params.voice, failure, exc_info=failure)
-            await _send_error(ws, ApiError(500, f"synthesis failed in voice {params.voice!r}; see the server log",
-                                           "voice", "synthesis_error"))
-            await ws.close(1011)
-            return
-        audio_seconds += seconds
-        await ws.send_json({"type": "sentence_end", "index": index, "audio_seconds": round(seconds, 3)})
-        index += 1
+            text, arrived = item
+            assert self.params is not None
+            budget = self.service.budget(self.audio_seconds, self.compute_seconds)
+            try:
+                synthesis = await self.service.start(self.params.with_seed_offset(index), text, arrived, "ws",
+                                                     budget=budget)
+            except ServiceError as err:
+                await self.error(err, 1013 if err.status == 503 else 1011 if err.status >= 500 else 1008)
+                return
+            seconds = 0.0
+            failure: Exception | None = None
+            try:
+                await self._send({"type": "sentence", "index": index, "text": text})
+                while True:
+                    try:
+                        chunk = await synthesis.next()
+                    except Exception as err:  # noqa: BLE001 - the voice failed; the connection is fine
+                        failure = err
+                        break
+                    if chunk is None:
+                        break
+                    seconds += chunk.duration
+                    await self._send(to_pcm16(chunk.audio))
+            finally:
+                self.audio_seconds += seconds
+                self.compute_seconds += synthesis.stream.compute
+                if failure is None:
+                    synthesis.finish("ok" if synthesis.stream.final is not None else "cancelled")
+            if failure is not None:
+                if isinstance(failure, ServiceError) and failure.param == "input" and failure.status == 400:
+                    synthesis.finish("bad_request")  # a piece with no pronounceable words ("..."): skip it
+                elif isinstance(failure, ServiceError):
+                    synthesis.failed(failure)
+                    failure.param = "text"
+                    await self.error(failure, 1008)
+                else:
+                    synthesis.failed(failure)
+                    await self.error(ServiceError(500, f"synthesis failed in voice {self.params.voice!r}; see the "
+                                                       "server log", "voice", "synthesis_error"), 1011)
+                    return
+            await self._send({"type": "sentence_end", "index": index, "audio_seconds": round(seconds, 3)})
+            index += 1

@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import struct
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,151 +14,14 @@ import httpx
 import numpy as np
 import pytest
 
-pytest.importorskip("starlette")
-pytest.importorskip("uvicorn")
-websockets = pytest.importorskip("websockets")
-
-import uvicorn
+import websockets
 from websockets.sync.client import connect as ws_connect
 
+from service_helpers import (LONG, TEXT, assert_idle, config, expected_pcm, make_addon, metric, parse_wav,
+                                    serve, wait_for, ws_url)
 from voicestack.audio import to_pcm16
-from voicestack.blocks import Request
-from voicestack.components.effects import AudioEffect
-from voicestack.components.base import COMPONENTS as REGISTRY
-from voicestack.service import ConfigError, ServiceConfig, create_app
-from voicestack.service.pool import VoiceCatalog, VoicePool
-from voicestack.service.ws import SentenceBuffer
-from voicestack.voice import Voice
-
-DATA = Path(__file__).parent / "data"
-TEXT = "hello there. how are you today? this is a test of streaming."
-LONG = " ".join(["the quick brown fox jumps over the lazy dog."] * 40)
-
-
-# -- test-only components: a slow stage and a stage that fails mid-stream -------------------
-@dataclass(frozen=True)
-class SleepParams:
-    seconds: float = 0.02
-
-
-class SlowStage(AudioEffect):
-    """Waits per chunk: stands in for a heavy network so streaming is observable."""
-
-    type_name = "TestSleep"
-    Params = SleepParams
-
-    def apply(self, audio: np.ndarray, request: Request) -> np.ndarray:
-        time.sleep(self.params.seconds)
-        return audio
-
-
-@dataclass(frozen=True)
-class FailParams:
-    after: int = 3
-
-
-class FailingStage(AudioEffect):
-    """Raises after ``after`` chunks: a stack that breaks mid-stream."""
-
-    type_name = "TestFailAfter"
-    Params = FailParams
-
-    def apply(self, audio: np.ndarray, request: Request) -> np.ndarray:
-        n = request.state.get("fail_count", 0) + 1
-        request.state["fail_count"] = n
-        if n > self.params.after:
-            raise RuntimeError("test stack failure")
-        return audio
-
-
-for _cls in (SlowStage, FailingStage):
-    if _cls.type_name not in REGISTRY:
-        REGISTRY.register(_cls)
-
-
-def make_addon(dest: Path, base: str = "tiny_duration", effects: list[dict[str, Any]] | None = None) -> Path:
-    shutil.copytree(DATA / base, dest)
-    if effects:
-        manifest = json.loads((dest / "addon.json").read_text())
-        manifest["stack"][0]["streamable_block"]["stack"].extend(effects)
-        (dest / "addon.json").write_text(json.dumps(manifest))
-    return dest
-
-
-@pytest.fixture
-def voices_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "voices"
-    root.mkdir()
-    make_addon(root / "tiny")
-    make_addon(root / "tiny-ar", "tiny_autoregressive")
-    make_addon(root / "slow", effects=[{"type": "TestSleep", "seconds": 0.02}])
-    make_addon(root / "crashy", effects=[{"type": "TestFailAfter", "after": 3}])
-    broken = make_addon(root / "broken")
-    (broken / "decoder.onnx").write_bytes(b"this is not an onnx file")
-    return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(config: ServiceConfig) -> Iterator[tuple[str, Any]]:
-    app = create_app(config)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.service
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def config(voices_dir: Path, **overrides: Any) -> ServiceConfig:
-    base: dict[str, Any] = {"voices_dirs": (voices_dir,), "builtins": False, "default_voice": "tiny", "workers": 2}
-    return ServiceConfig(**{**base, **overrides})
-
-
-@pytest.fixture
-def server(voices_dir: Path) -> Iterator[tuple[str, Any]]:
-    with serve(config(voices_dir)) as s:
-        yield s
-
-
-def parse_wav(data: bytes) -> tuple[int, np.ndarray]:
-    assert data[:4] == b"RIFF" and data[8:16] == b"WAVEfmt "
-    rate = struct.unpack("<I", data[24:28])[0]
-    assert data[36:40] == b"data"
-    return rate, np.frombuffer(data[44:], dtype="<i2")
-
-
-def expected_pcm(addon: Path, text: str, **kwargs: Any) -> np.ndarray:
-    voice = Voice.load(addon)
-    return np.frombuffer(to_pcm16(voice.synthesize(text, **kwargs).audio), dtype="<i2")
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
-def metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+from voicestack.service import ConfigError, ServiceConfig
+from voicestack.service.core import SentenceBuffer, VoiceCatalog, VoicePool
 
 
 # -- HTTP speech ---------------------------------------------------------------------------
@@ -216,11 +72,11 @@ def test_metrics_move(server: tuple[str, Any]) -> None:
                  "voicestack_chunks_total", "voicestack_audio_seconds_total"):
         assert metric(text, name) == metric(before, name) + (1 if "count" in name else metric(text, name)) \
             or metric(text, name) > metric(before, name), name
-    assert 'voicestack_block_seconds_count{voice="tiny",block="decoder"}' in text
+    assert metric(text, "voicestack_block_seconds_count", voice="tiny", block="decoder") > 0
     assert metric(text, 'voicestack_errors_total{kind="bad_request"}') == 1
     assert metric(text, "voicestack_active_streams") == 0
     assert metric(text, "voicestack_queue_depth") == 0
-    assert 'voicestack_requests_total{endpoint="/v1/audio/speech",status="200"} 1' in text
+    assert metric(text, "voicestack_requests_total", endpoint="/v1/audio/speech", status="200") == 1
     assert "# TYPE voicestack_time_to_first_audio_seconds histogram" in text
 
 
@@ -274,7 +130,7 @@ def test_overload_answers_503_with_retry_after(voices_dir: Path) -> None:
     ({"input": "", "voice": "tiny"}, "input", 400),
     ({"input": "   ", "voice": "tiny"}, "input", 400),
     ({"voice": "tiny"}, "input", 400),
-    ({"input": "a" * 5000, "voice": "tiny"}, "input", 400),
+    ({"input": "a" * 5000, "voice": "tiny"}, "input", 413),
     ({"input": "123", "voice": "tiny"}, "input", 400),  # nothing pronounceable for this voice
     ({"input": "hello", "response_format": "mp3"}, "response_format", 400),
     ({"input": "hello", "response_format": "ogg"}, "response_format", 400),
@@ -299,7 +155,8 @@ def test_bad_requests_get_json_errors_naming_the_field(server: tuple[str, Any], 
         r = httpx.post(f"{url}/v1/audio/speech", json=body)
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert error["param"] == field and error["type"] == "invalid_request_error"
+    assert error["param"] == field
+    assert error["type"] == ("request_too_large" if status == 413 else "invalid_request_error")
     assert "Traceback" not in r.text and "File \"" not in r.text
     if field == "response_format":
         assert "wav" in error["message"] and "pcm" in error["message"]
@@ -403,10 +260,6 @@ def test_http_voice_switching_within_budget_and_pinned_stream(voices_dir: Path) 
 
 
 # -- WebSocket -----------------------------------------------------------------------------
-def ws_url(url: str) -> str:
-    return url.replace("http://", "ws://") + "/v1/audio/stream"
-
-
 def test_ws_audio_starts_before_the_text_ends(server: tuple[str, Any]) -> None:
     url, _ = server
     tokens = [w + " " for w in f"{TEXT} {TEXT}".split()]
@@ -459,7 +312,14 @@ def test_ws_audio_equals_synthesize(server: tuple[str, Any], voices_dir: Path) -
 
 def test_ws_bad_messages_get_error_events(server: tuple[str, Any]) -> None:
     url, _ = server
-    with ws_connect(ws_url(url)) as ws:
+    with ws_connect(ws_url(url) + "?voice=nobody") as ws:  # the error comes at once, unasked
+        error = json.loads(ws.recv(timeout=10))
+        assert error["type"] == "error" and error["error"]["param"] == "voice"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1008
+    with ws_connect(ws_url(url)) as ws:  # a start message may still pick the voice, before any text
+        assert json.loads(ws.recv(timeout=10))["type"] == "ready"
         ws.send(json.dumps({"type": "start", "voice": "nobody"}))
         error = json.loads(ws.recv(timeout=10))
         assert error["type"] == "error" and error["error"]["param"] == "voice"
@@ -467,9 +327,9 @@ def test_ws_bad_messages_get_error_events(server: tuple[str, Any]) -> None:
             ws.recv(timeout=10)
         assert closed.value.rcvd.code == 1008
     with ws_connect(ws_url(url) + "?voice=tiny") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "ready"
         ws.send("{nope")
         assert json.loads(ws.recv(timeout=10))["error"]["param"] is None
-        assert json.loads(ws.recv(timeout=10))["type"] == "ready"  # a bad first message is not a start
         ws.send(json.dumps({"type": "text", "text": 5}))
         assert json.loads(ws.recv(timeout=10))["error"]["param"] == "text"
         ws.send(json.dumps({"type": "shout"}))
@@ -479,7 +339,6 @@ def test_ws_bad_messages_get_error_events(server: tuple[str, Any]) -> None:
         kinds = [json.loads(m)["type"] for m in ws if isinstance(m, str)]
         assert kinds[-1] == "done"
     with ws_connect(ws_url(url) + "?voice=tiny&speed=99") as ws:
-        ws.send(json.dumps({"type": "text", "text": "x"}))
         assert json.loads(ws.recv(timeout=10))["error"]["param"] == "speed"
 
 
@@ -530,19 +389,16 @@ def test_config_is_validated(tmp_path: Path) -> None:
 
 
 # -- the real voice ------------------------------------------------------------------------
-def _joe_works() -> bool:
-    try:
-        import voicestack
-
-        return voicestack.load_voice("joe").synthesize("Hello.", seed=1).audio.size > 0
-    except Exception:  # noqa: BLE001 - any failure means: not ready, skip
-        return False
+def snr_db(got: np.ndarray, want: np.ndarray) -> float:
+    assert got.shape == want.shape
+    noise = float(np.sum((got.astype(np.float64) - want) ** 2))
+    return float("inf") if noise == 0 else 10 * np.log10(float(np.sum(want.astype(np.float64) ** 2)) / noise)
 
 
 @pytest.mark.real_voice
-def test_joe_streams_over_http_equal_to_synthesize(tmp_path: Path) -> None:
-    if not _joe_works():
-        pytest.skip("the joe voice does not synthesise here yet (text front-end not ready)")
+def test_joe_streams_over_http_like_synthesize() -> None:
+    """The service sizes joe's decoder windows by each stream's lead, so its audio equals
+    ``synthesize`` up to float rounding at other window seams (>= 60 dB), not bit for bit."""
     import voicestack
 
     text = "Hello there. This is the voice service, streaming as it speaks."
@@ -553,8 +409,10 @@ def test_joe_streams_over_http_equal_to_synthesize(tmp_path: Path) -> None:
         rate, samples = parse_wav(r.content)
         assert rate == 22050
         want = np.frombuffer(to_pcm16(voicestack.load_voice("joe").synthesize(text, seed=5).audio), "<i2")
-        np.testing.assert_array_equal(samples, want)
-        assert service.recent[-1].first_audio < service.recent[-1].stream.audio_seconds
+        assert snr_db(samples, want) >= 60
+        synthesis = service.recent[-1]
+        assert synthesis.first_audio < synthesis.stream.audio_seconds
+        assert_idle(service)
 
 
 def test_how_autoregressive_utterances_end_is_counted(server: tuple[str, Any]) -> None:

@@ -11,6 +11,8 @@ request, and comes back under as leases close.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -21,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from voicestack import catalog
-from voicestack.addon import MANIFEST, read_manifest
-from voicestack.runtime import content_key
-from voicestack.service.metrics import ServiceMetrics
+from voicestack.service.core.metrics import ServiceMetrics
 from voicestack.voice import Voice
+
+MANIFEST = "addon.json"
 
 log = logging.getLogger("voicestack.service")
 
@@ -44,8 +46,9 @@ class VoiceCatalog:
     """Which voice names the service offers, and where each addon lives.
 
     Sources, first match wins: the configured ``voices_dirs`` (each child directory
-    holding an addon.json is a voice named after the directory), the addon search path
-    (``VOICESTACK_VOICES``), then the built-ins (made into a cached addon on first use).
+    holding an addon.json is a voice named after the directory; vocoder addons are not
+    voices), the addon search path (``VOICESTACK_VOICES``), then the built-ins (made
+    into a cached addon on first use).
     """
 
     def __init__(self, voices_dirs: tuple[Path, ...] = (), builtins: bool = True) -> None:
@@ -59,7 +62,7 @@ class VoiceCatalog:
         for base in self.voices_dirs:
             if base.is_dir():
                 for child in sorted(base.iterdir()):
-                    if (child / MANIFEST).is_file():
+                    if (child / MANIFEST).is_file() and _kind(child) == "voice":
                         found.setdefault(child.name, child)
         for name, path in catalog.addon_dirs().items():
             found.setdefault(name, path)
@@ -68,7 +71,7 @@ class VoiceCatalog:
     def names(self) -> list[str]:
         names = set(self.addons())
         if self.builtins:
-            names |= {n for n, b in catalog.BUILTINS.items() if b.kind == "voice"}  # never a vocoder
+            names |= set(catalog.voice_names())
         return sorted(names)
 
     def path(self, name: str) -> Path:
@@ -76,8 +79,8 @@ class VoiceCatalog:
         addons = self.addons()
         if name in addons:
             return addons[name]
-        if self.builtins and name in catalog.BUILTINS:
-            return catalog.builtin_dir(name)
+        if self.builtins and name in catalog.voice_names():
+            return catalog.resolve(name)
         raise UnknownVoice(name, self.names())
 
     def info(self, name: str) -> dict[str, Any]:
@@ -88,10 +91,12 @@ class VoiceCatalog:
             with self._lock:
                 cached = self._info.get((str(path), stamp))
             if cached is None:
-                m = read_manifest(path)
-                cached = {"id": name, "name": m.name, "language": m.language, "sample_rate": m.sample_rate,
-                          "architecture": m.architecture, "version": m.version,
-                          "profiles": ["default", *[p for p in m.profiles if p != "default"]]}
+                m = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+                profiles = m.get("profiles") or {}
+                cached = {"id": name, "name": m.get("name", name), "language": m.get("language"),
+                          "sample_rate": m.get("sample_rate"), "architecture": m.get("architecture"),
+                          "version": m.get("version"), "description": m.get("description"),
+                          "profiles": ["default", *[p for p in profiles if p != "default"]]}
                 with self._lock:
                     self._info[(str(path), stamp)] = cached
             return dict(cached)
@@ -100,6 +105,14 @@ class VoiceCatalog:
         except Exception as err:  # noqa: BLE001 - a broken addon is listed, marked unavailable
             log.warning("voice %r: cannot read its manifest: %s", name, err)
             return {"id": name, "available": False}
+
+
+def _kind(path: Path) -> str | None:
+    try:
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return "voice"  # unreadable: listed as a voice, marked unavailable by info()
+    return str(data.get("kind", "voice")) if isinstance(data, dict) else "voice"
 
 
 @dataclass
@@ -124,6 +137,10 @@ class Lease:
             self._released = True
             self.pool._release(self.name)
 
+    @property
+    def released(self) -> bool:
+        return self._released
+
     def __enter__(self) -> Lease:
         return self
 
@@ -131,17 +148,39 @@ class Lease:
         self.release()
 
 
-def network_files(voice: Voice) -> dict[str, int]:
-    """The distinct network files a voice holds: content key -> size in bytes."""
-    files: dict[str, int] = {}
-    for decl in voice.manifest.networks.values():
-        path = Path(decl.path)
-        files[content_key(path)] = path.stat().st_size
-    return files
+_digests: dict[tuple[str, int, int], str] = {}
+_digest_lock = threading.Lock()
+
+
+def file_key(path: Path) -> str:
+    """A content key for a file (SHA-256), cached by path, size and modification time."""
+    st = path.stat()
+    stamp = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _digest_lock:
+        known = _digests.get(stamp)
+    if known is None:
+        with path.open("rb") as f:
+            known = hashlib.file_digest(f, "sha256").hexdigest()
+        with _digest_lock:
+            _digests[stamp] = known
+    return known
+
+
+def network_files(voice: Voice, addon_dir: Path) -> dict[str, int]:
+    """The distinct network files a voice holds: content key -> size in bytes.
+
+    Counted from the manifest's networks where the voice exposes them, else every
+    network-like file of the addon directory.
+    """
+    manifest = getattr(voice, "manifest", None)
+    decls = getattr(manifest, "networks", None)
+    paths = [Path(d.path) for d in decls.values()] if isinstance(decls, Mapping) else \
+        [p for p in addon_dir.rglob("*") if p.suffix in (".onnx", ".bin", ".npz", ".npy")]
+    return {file_key(p): p.stat().st_size for p in paths if p.is_file()}
 
 
 class VoicePool:
-    def __init__(self, voices: VoiceCatalog, budget_bytes: int, options: Mapping[str, Mapping[str, Any]] | None = None,
+    def __init__(self, voices: VoiceCatalog, budget_bytes: int, options: Mapping[str, Any] | None = None,
                  metrics: ServiceMetrics | None = None,
                  loader: Callable[[Path, Any], Voice] | None = None) -> None:
         self.catalog = voices
@@ -169,14 +208,15 @@ class VoicePool:
             lease = self._try_pin(name)
             if lease is not None:
                 return lease
-            path = self.catalog.path(name)
-            profile = self.options.get(name, {}).get("profile")
             started = time.perf_counter()
             try:
+                path = self.catalog.path(name)
+                opts = self.options.get(name) or {}
+                profile = opts.get("profile") if isinstance(opts, Mapping) else getattr(opts, "profile", None)
                 voice = self._load(path, profile)
-                files = network_files(voice)
+                files = network_files(voice, path)
             except Exception as err:
-                log.error("voice %r failed to load from %s: %s", name, path, err)
+                log.error("voice %r failed to load: %s", name, err)
                 raise VoiceLoadError(f"voice {name!r} could not be loaded; see the server log") from err
             log.info("loaded voice %r (%d network bytes) in %.2f s", name, sum(files.values()),
                      time.perf_counter() - started)
@@ -184,7 +224,7 @@ class VoicePool:
                 self._entries[name] = _Entry(voice, files, users=1)
                 self._evict_locked()
                 self._publish_locked()
-            self.metrics.loads.inc(name)
+            self.metrics.loads.labels(name).inc()
             return Lease(self, name, voice)
 
     def loaded(self) -> list[str]:
@@ -208,6 +248,7 @@ class VoicePool:
             entry.users += 1
             entry.last_used = time.monotonic()
             self._entries.move_to_end(name)
+            self._publish_locked()
             return Lease(self, name, entry.voice)
 
     def _release(self, name: str) -> None:
@@ -237,4 +278,5 @@ class VoicePool:
 
     def _publish_locked(self) -> None:
         self.metrics.voices_loaded.set(len(self._entries))
+        self.metrics.leases.set(sum(e.users for e in self._entries.values()))
         self.metrics.voice_bytes.set(self._bytes_locked())

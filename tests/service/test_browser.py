@@ -28,7 +28,7 @@ from websockets.sync.client import connect as ws_connect
 from voicestack.service import ServiceConfig, create_app
 from voicestack.voice import Voice
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
