@@ -80,7 +80,7 @@ RULES: list[tuple[re.Pattern[str], object]] = [
     (_NUMBER, lambda m: "Number " if m.group(1)[0] == "N" else "number "),
     (re.compile(r"\bvs\.?(?=\s)"), "versus"),
     (re.compile(r"\bi\.e\.(?=[\s,])"), "that is"),
-    (_PHD, lambda m: "P H D" + (stop(m) if m.group(0).endswith(".") else "")),
+    (_PHD, lambda m: "P.H.D" + (stop(m) if m.group(0).endswith(".") else "")),
     (_PAGE, "page "),
     (_WORD, _word),
 ]

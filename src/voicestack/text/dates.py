@@ -31,7 +31,14 @@ _DMY = re.compile(r"\b" + _WEEKDAY + _DAY + r"\s+(?:of\s+)?" + _MONTH + r"(?:(?P
 _MDY = re.compile(r"\b" + _WEEKDAY + _MONTH + r"\s+" + _DAY + r"(?![\d:])(?:(?P<ysep>,?)\s+" + _YEAR + r")?(?![\w\d])")
 _MY = re.compile(r"\b" + _MONTH + r",?\s+" + _YEAR + r"(?![\w\d])")
 _ISO = re.compile(r"\b(1[1-9]\d\d|20\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b(?![:\d])")
-_NUMERIC = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(1[1-9]\d\d|20\d\d)(?![\d/.-]|\.\d)")
+_NUMERIC = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(1[1-9]\d\d|20\d\d)(?![\d/-]|\.\d)")
+
+
+def _end(m: re.Match[str]) -> str:
+    """The full stop of a month abbreviation that ended the match, if it ends the sentence."""
+    from voicestack.text.abbreviations import stop
+
+    return stop(m) if m.group(0).endswith(".") else ""
 
 
 def _month(name: str) -> str:
@@ -48,7 +55,7 @@ def _dmy(m: re.Match[str]) -> str:
     out = f"{_weekday(m)}{the}{ordinal(int(m.group('day')))} of {_month(m.group('month'))}"
     if m.group("year"):
         out += f"{m.group('ysep')} {year(int(m.group('year')))}"
-    return out
+    return out + _end(m)
 
 
 def _mdy(m: re.Match[str]) -> str:
@@ -84,7 +91,7 @@ def _numeric(m: re.Match[str]) -> str:
 # --- times, years, decades ----------------------------------------------------------
 
 _TIME = re.compile(
-    r"(?<![\d:.])([01]?\d|2[0-3])(?::|\.(?=[0-5]\d\s?[AaPp]\.?[Mm]\b))([0-5]\d)\b(?![:.]\d)"
+    r"(?<![\d:.])([01]?\d|2[0-3])(?::|\.(?=[0-5]\d\s?[AaPp]\.?[Mm]\b))([0-5]\d)(?![\d:]|\.\d)"
     r"(\s?[AaPp]\.?[Mm]\b\.?)?"
 )
 _DECADE = re.compile(r"\b(1[1-9]\d|20\d)0'?s\b")
@@ -92,7 +99,7 @@ _SHORT_DECADE = re.compile(r"(?<![\w'])'([2-9]0)s\b")
 _YEAR_ALONE = re.compile(r"(?<![\d.,:/$£€¥-])\b(1[1-9]\d\d)\b(?![\d%]|[.,:/]\d|\s?(?:-|\u2013)\s?\d)")
 _YEAR_CONTEXT = re.compile(
     r"\b(in|since|by|from|until|till|of|year|circa|before|after|during|around|early|late|mid|spring|summer|"
-    r"autumn|fall|winter|In|Since|By|From|Until|Before|After|During|Around)\s+(20[1-9]\d)\b(?![\d%,.:/-]|\s?[a-z])"
+    r"autumn|fall|winter|In|Since|By|From|Until|Before|After|During|Around)\s+(20[0-9]\d)\b(?![\d%/-]|[.,:]\d)"
 )
 
 

@@ -14,7 +14,7 @@ import re
 
 from voicestack.text.numbers import cardinal, digits, ordinal, pairs
 
-__all__ = ["HAS_WEB", "LATE_RULES", "RULES", "WEB_RULES", "roman_value"]
+__all__ = ["HAS_WEB", "LATE_RULES", "RULES", "WEB_RULES", "roman_value", "spell"]
 
 # --- telephone numbers --------------------------------------------------------------
 
@@ -56,7 +56,7 @@ STATES = {
     "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
     "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas",
     "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
-    "WI": "Wisconsin", "WY": "Wyoming", "DC": "D C",
+    "WI": "Wisconsin", "WY": "Wyoming", "DC": "D.C",
 }
 _STATE_ZIP = re.compile(r"\b(" + "|".join(STATES) + r")\s+(\d{5})(?:-(\d{4}))?\b")
 _SUFFIXES = {
@@ -100,11 +100,17 @@ SPELLED = frozenset("NYC UA AA BA DL NBA NHL MLB NFL BMW SUV CPU GPU RAM".split(
 _SPELL = re.compile(r"\b(" + "|".join(sorted(SPELLED)) + r")\b")
 
 
+def spell(letters: str) -> str:
+    """Letters to be spelled, as espeak-ng spells them: joined by full stops ("U.A"); a
+    lone capital "A" between spaces would be read as the article."""
+    return ".".join(letters)
+
+
 def _flight(m: re.Match[str]) -> str:
     word, code, num = m.groups()
     if not word and code not in AIRLINES:
         return m.group(0)
-    return (f"{word} " if word else "") + " ".join(code) + " " + pairs(num)
+    return (f"{word} " if word else "") + spell(code) + " " + pairs(num)
 
 
 # --- Roman numerals -----------------------------------------------------------------
@@ -193,7 +199,7 @@ RULES: list[tuple[re.Pattern[str], object]] = [
 ]
 """Before the date and number rules (they hold digits those would read)."""
 LATE_RULES: list[tuple[re.Pattern[str], object]] = [
-    (_SPELL, lambda m: " ".join(m.group(1))),
+    (_SPELL, lambda m: spell(m.group(1))),
     (_KEYWORD_ROMAN, _keyword_roman),
     (_REGNAL, _regnal),
     (_HASH_NUMBER, lambda m: f"number {cardinal(int(m.group(1)))}"),

@@ -188,8 +188,8 @@ RULES: list[tuple[re.Pattern[str], object]] = [
     (_VERSION, _version),
     (_MIXED, _mixed),
     (_FRACTION, _fraction),
-    (_RANGE, _range),
     (_MINUS, " minus "),
+    (_RANGE, _range),
     (_BARE_DECIMAL, lambda m: "point " + digits(m.group(1))),
 ]
 """(pattern, replacement) in the order they apply; dates, times and telephone numbers
