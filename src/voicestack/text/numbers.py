@@ -25,10 +25,15 @@ def _clean(words: str) -> str:
     return words.replace(",", "").replace(" and ", " ")
 
 
+_LONGEST = 10**15  # past a quadrillion, digits are read one by one
+
+
 @lru_cache(maxsize=4096)
 def cardinal(n: int) -> str:
     from num2words import num2words
 
+    if abs(n) >= _LONGEST:
+        return digits(str(abs(n)))
     return _clean(str(num2words(n, lang="en")))
 
 
@@ -36,6 +41,8 @@ def cardinal(n: int) -> str:
 def ordinal(n: int) -> str:
     from num2words import num2words
 
+    if n >= _LONGEST:
+        return digits(str(n))
     return _clean(str(num2words(n, lang="en", to="ordinal")))
 
 
