@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voicestack.text import FrontEndError, Sentence, TextFrontEnd, normalize, phrase_breaks
-from voicestack.text import espeak_client
+from voicestack.text import FrontEndError, Sentence, TextFrontEnd, espeak_client, normalize, phrase_breaks
 from voicestack.text.normalize import strip_invisible
 
 ROOT = Path(__file__).resolve().parents[2]

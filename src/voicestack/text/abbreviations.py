@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from voicestack.text.sentences import LOOKAHEAD, STARTERS, _ends, boundaries
+from voicestack.text.numbers import Rule
+from voicestack.text.sentences import LOOKAHEAD, STARTERS, boundaries, ends_after
 
 __all__ = ["RULES", "join_stops", "stop"]
 
@@ -20,7 +21,7 @@ __all__ = ["RULES", "join_stops", "stop"]
 def stop(m: re.Match[str], kind: str = "ambiguous") -> str:
     """``"."`` if the full stop that ends match ``m`` also ends the sentence, else ``""``."""
     after = m.string[m.end() : m.end() + LOOKAHEAD]
-    return "." if _ends(kind, after, final=True) else ""
+    return "." if ends_after(kind, after, final=True) else ""
 
 
 _TITLES = {
@@ -73,7 +74,7 @@ def _word(m: re.Match[str]) -> str:
     return _WORDS[m.group(1)] + stop(m)
 
 
-RULES: list[tuple[re.Pattern[str], object]] = [
+RULES: list[Rule] = [
     (_TITLE, lambda m: _TITLES[m.group(1)]),
     (_ST, _st),
     (_SUFFIX, lambda m: {"Jr": "Junior", "Sr": "Senior"}[m.group(1)]),

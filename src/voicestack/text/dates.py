@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from voicestack.text.numbers import cardinal, ordinal, year
+from voicestack.text.numbers import Rule, cardinal, ordinal, year
 
 __all__ = ["RULES"]
 
@@ -124,7 +124,7 @@ def _time(m: re.Match[str]) -> str:
     return words
 
 
-RULES: list[tuple[re.Pattern[str], object]] = [
+RULES: list[Rule] = [
     (_ISO, _iso),
     (_NUMERIC, _numeric),
     (_DMY, _dmy),
@@ -137,4 +137,4 @@ RULES: list[tuple[re.Pattern[str], object]] = [
     (_YEAR_CONTEXT, lambda m: f"{m.group(1)} {year(int(m.group(2)))}"),
 ]
 """Dates and times; the lone-year rule (`YEAR_RULE`) runs after the number rules."""
-YEAR_RULE = (_YEAR_ALONE, lambda m: year(int(m.group(1))))
+YEAR_RULE: Rule = (_YEAR_ALONE, lambda m: year(int(m.group(1))))

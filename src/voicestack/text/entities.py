@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from voicestack.text.numbers import cardinal, digits, ordinal, pairs
+from voicestack.text.numbers import Rule, cardinal, digits, ordinal, pairs
 
 __all__ = ["HAS_WEB", "LATE_RULES", "RULES", "WEB_RULES", "roman_value", "spell"]
 
@@ -92,11 +92,10 @@ def _address(m: re.Match[str]) -> str:
 # --- flight numbers and spelled acronyms --------------------------------------------
 
 # IATA airline codes that are not also common words, state codes or time suffixes.
-AIRLINES = ("AA UA DL WN B6 NK F9 HA AC BA VS LH AF KL EK QR EY TK SQ CX QF NZ JL NH KE LX OS SK AY IB "
-            "AZ EI FR U2 TP SN LO AV CM SV WS G4 SY").split()
+AIRLINES = ["AA", "UA", "DL", "WN", "B6", "NK", "F9", "HA", "AC", "BA", "VS", "LH", "AF", "KL", "EK", "QR", "EY", "TK", "SQ", "CX", "QF", "NZ", "JL", "NH", "KE", "LX", "OS", "SK", "AY", "IB", "AZ", "EI", "FR", "U2", "TP", "SN", "LO", "AV", "CM", "SV", "WS", "G4", "SY"]
 _FLIGHT = re.compile(r"(?:\b([Ff]light)\s+)?\b(" + "|".join(AIRLINES) + r"|[A-Z]{2})\s?(\d{1,4})\b(?![.,]\d)")
 # Acronyms espeak-ng reads as a word but people spell out.
-SPELLED = frozenset("NYC UA AA BA DL NBA NHL MLB NFL BMW SUV CPU GPU RAM".split())
+SPELLED = frozenset(["NYC", "UA", "AA", "BA", "DL", "NBA", "NHL", "MLB", "NFL", "BMW", "SUV", "CPU", "GPU", "RAM"])
 _SPELL = re.compile(r"\b(" + "|".join(sorted(SPELLED)) + r")\b")
 
 
@@ -117,13 +116,10 @@ def _flight(m: re.Match[str]) -> str:
 
 _ROMAN = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
 _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
-KEYWORDS = ("Chapter Part Volume Book Act Scene Section Article Phase Title Appendix Level Stage Class Type "
-            "Round Episode Season War Bowl Mark Schedule Unit Grade Category Vol. Ch. Pt. Figure Fig. Plate "
-            "Amendment Division Tier Series").split()
+KEYWORDS = ["Chapter", "Part", "Volume", "Book", "Act", "Scene", "Section", "Article", "Phase", "Title", "Appendix", "Level", "Stage", "Class", "Type", "Round", "Episode", "Season", "War", "Bowl", "Mark", "Schedule", "Unit", "Grade", "Category", "Vol.", "Ch.", "Pt.", "Figure", "Fig.", "Plate", "Amendment", "Division", "Tier", "Series"]
 _KEYWORD_ROMAN = re.compile(r"\b(" + "|".join(re.escape(k) for k in KEYWORDS) + r")\s+([IVXLCDM]+)\b(?![\w'-])")
 _REGNAL = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6}|V|X)\b(?![\w'-]|\.\w)")
-_NOT_NAMES = frozenset("The A An In On At It Is As Of Or And But For To By With From Part Type I Number No Serial "
-                        "Room Gate Platform Plan Vitamin Model Form Exhibit Row Seat Block Size".split())
+_NOT_NAMES = frozenset(["The", "A", "An", "In", "On", "At", "It", "Is", "As", "Of", "Or", "And", "But", "For", "To", "By", "With", "From", "Part", "Type", "I", "Number", "No", "Serial", "Room", "Gate", "Platform", "Plan", "Vitamin", "Model", "Form", "Exhibit", "Row", "Seat", "Block", "Size"])
 
 
 def roman_value(text: str) -> int | None:
@@ -182,7 +178,7 @@ _AMPERSAND = re.compile(r"(?<=\s)&(?=\s)")
 _BY = re.compile(r"(?<=\d)\s?[x×]\s?(?=\d)")
 _AND_OR = re.compile(r"\band/or\b")
 
-WEB_RULES: list[tuple[re.Pattern[str], object]] = [
+WEB_RULES: list[Rule] = [
     (_URL, lambda m: _say_address(m.group(0))),
     (_EMAIL, lambda m: _say_address(m.group(0))),
     (_DOMAIN, lambda m: _say_address(m.group(0))),
@@ -190,7 +186,7 @@ WEB_RULES: list[tuple[re.Pattern[str], object]] = [
 """First, when the text has an ``@``, ``://``, ``www.`` or a known top-level domain."""
 HAS_WEB = re.compile(r"@|://|\bwww\.|\.(?:com|org|net|edu|gov|io|dev|app|ai)\b")
 _EXTENSION = re.compile(r"\b([Ee]xt\.?|[Ee]xtension)\s?(\d{1,5})\b")
-RULES: list[tuple[re.Pattern[str], object]] = [
+RULES: list[Rule] = [
     (_PHONE, _phone),
     (_EXTENSION, lambda m: f"extension {digits(m.group(2))}"),
     (_STATE_ZIP, _state_zip),
@@ -198,7 +194,7 @@ RULES: list[tuple[re.Pattern[str], object]] = [
     (_FLIGHT, _flight),
 ]
 """Before the date and number rules (they hold digits those would read)."""
-LATE_RULES: list[tuple[re.Pattern[str], object]] = [
+LATE_RULES: list[Rule] = [
     (_SPELL, lambda m: spell(m.group(1))),
     (_KEYWORD_ROMAN, _keyword_roman),
     (_REGNAL, _regnal),

@@ -23,7 +23,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 from voicestack.text.espeak_client import SEPARATOR, EspeakClient, EspeakError, get_client
 from voicestack.text.normalize import normalize as normalize_text
@@ -138,7 +137,7 @@ class TextFrontEnd:
         voice: str,
         phoneme_id_map: Mapping[str, Sequence[int]],
         normalize: bool = True,
-        language: Optional[str] = None,
+        language: str | None = None,
     ) -> None:
         for symbol in (BOS, EOS, PAD):
             if symbol not in phoneme_id_map:
@@ -151,7 +150,7 @@ class TextFrontEnd:
         # Runs of text dropped because the voice cannot read their script, by script.
         self.unreadable: Counter[str] = Counter()
         self._unknown_lock = threading.Lock()
-        self._client: Optional[EspeakClient] = None
+        self._client: EspeakClient | None = None
 
     # --- espeak ------------------------------------------------------------------
 
@@ -201,7 +200,7 @@ class TextFrontEnd:
         return text, dropped
 
     def iter_sentences(
-        self, text: str, on_unreadable: Optional[Callable[[list[Unreadable]], None]] = None
+        self, text: str, on_unreadable: Callable[[list[Unreadable]], None] | None = None
     ) -> Iterator[Sentence]:
         """Sentences one by one (long text is phonemised piece by piece).
 
@@ -217,7 +216,7 @@ class TextFrontEnd:
                 yield Sentence(source.strip(), phonemes, self.ids(phonemes))
 
     def sentences(
-        self, text: str, on_unreadable: Optional[Callable[[list[Unreadable]], None]] = None
+        self, text: str, on_unreadable: Callable[[list[Unreadable]], None] | None = None
     ) -> list[Sentence]:
         """All non-empty sentences of text (see `iter_sentences`)."""
         return list(self.iter_sentences(text, on_unreadable))
@@ -232,7 +231,7 @@ class TextFrontEnd:
         if len(parts) == 1:
             yield from self._espeak_sentences(text)
             return
-        pending: Optional[tuple[str, str]] = None
+        pending: tuple[str, str] | None = None
         prev_raw = False
         for i, part in enumerate(parts):
             if part.startswith("[["):
@@ -255,7 +254,7 @@ class TextFrontEnd:
         if pending is not None:
             yield pending
 
-    def ids(self, phonemes: Union[str, Sequence[str]]) -> list[int]:
+    def ids(self, phonemes: str | Sequence[str]) -> list[int]:
         """Piper ids ``^ _ (p _)* $``; phonemes missing from the map are skipped."""
         id_map = self.phoneme_id_map
         pad = id_map[PAD]
@@ -273,7 +272,7 @@ class TextFrontEnd:
         ids.extend(id_map[EOS])
         return ids
 
-    def phrase_breaks(self, ids_or_phonemes: Union[str, Sequence[int]]) -> list[int]:
+    def phrase_breaks(self, ids_or_phonemes: str | Sequence[int]) -> list[int]:
         """Indices into the ids after which a phrase ends (see `phrase_breaks`)."""
         ids = self.ids(ids_or_phonemes) if isinstance(ids_or_phonemes, str) else ids_or_phonemes
         return phrase_breaks(ids, self.phoneme_id_map)

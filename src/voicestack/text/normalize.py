@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 
 from voicestack.text import abbreviations, dates, entities, numbers, units
+from voicestack.text.numbers import Rule
 
 __all__ = ["normalize", "strip_invisible"]
 
@@ -69,12 +69,11 @@ _SPACES = re.compile(r"[^\S\n]+")
 _PARAGRAPHS = re.compile(r"\s*\n\s*\n\s*")
 _LINE = re.compile(r"[^\S\n]*\n[^\S\n]*")
 
-Rule = tuple[re.Pattern[str], "Callable[[re.Match[str]], str] | str"]
 # Rules for text with a digit, then rules for any text, in this order.
 _DIGIT_RULES: list[Rule] = [
-    *entities.RULES, *dates.RULES, *units.RULES, *numbers.RULES, dates.YEAR_RULE,  # type: ignore[list-item]
+    *entities.RULES, *dates.RULES, *units.RULES, *numbers.RULES, dates.YEAR_RULE,
 ]
-_WORD_RULES: list[Rule] = [*entities.LATE_RULES, *abbreviations.RULES]  # type: ignore[list-item]
+_WORD_RULES: list[Rule] = [*entities.LATE_RULES, *abbreviations.RULES]
 _HAS_DIGIT = re.compile(r"\d")
 _HAS_SPECIAL = re.compile(r"[.@&#/:]|\b[A-Z]{2}|\b[A-Z][a-z]+\s+[IVX]")
 
@@ -95,7 +94,7 @@ def normalize(text: str, language: str = "en") -> str:
         return text
     if entities.HAS_WEB.search(text):
         for pattern, repl in entities.WEB_RULES:
-            text = pattern.sub(repl, text)  # type: ignore[arg-type]
+            text = pattern.sub(repl, text)
     if _HAS_DIGIT.search(text):
         for pattern, repl in _DIGIT_RULES:
             text = pattern.sub(repl, text)

@@ -14,9 +14,13 @@ inside numbers, no commas (a comma would make the voice pause).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["RULES", "cardinal", "digits", "number", "ordinal", "pairs", "year"]
+__all__ = ["RULES", "Rule", "cardinal", "digits", "number", "ordinal", "pairs", "year"]
+
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
+"""A pattern and its replacement (as for ``Pattern.sub``)."""
 
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -188,7 +192,7 @@ def _version(m: re.Match[str]) -> str:
     return ("version " if prefix else "") + spoken
 
 
-RULES: list[tuple[re.Pattern[str], object]] = [
+RULES: list[Rule] = [
     (_MONEY, _money),
     (_CODE_AFTER, lambda m: _code_money(m.group(1), m.group(2))),
     (_CODE_BEFORE, lambda m: _code_money(m.group(2), m.group(1))),
@@ -203,20 +207,23 @@ RULES: list[tuple[re.Pattern[str], object]] = [
 run before these (see ``normalize``)."""
 
 
+def _after_hundreds(tail: int) -> str:
+    return "hundred" if tail == 0 else f"oh {cardinal(tail)}" if tail < 10 else cardinal(tail)
+
+
 def pairs(text: str) -> str:
     """A house, flight or room number read in pairs: 857 "eight fifty-seven", 1600
-    "sixteen hundred", 105 "one oh five", 12 "twelve"; five digits or more one by one."""
+    "sixteen hundred", 105 "one oh five", 12 "twelve"; five digits or more, or a
+    leading zero, one by one."""
     n = int(text)
-    if len(text) <= 2 or text.startswith("0"):
-        return cardinal(n) if not text.startswith("0") or n == 0 else digits(text)
+    if text.startswith("0") and n:
+        return digits(text)
+    if len(text) <= 2:
+        return cardinal(n)
     if len(text) == 3:
-        head, tail = text[0], int(text[1:])
-        return f"{cardinal(int(head))} " + ("hundred" if tail == 0 else f"oh {cardinal(tail)}" if tail < 10
-                                            else cardinal(tail))
+        return f"{cardinal(n // 100)} {_after_hundreds(n % 100)}"
     if len(text) == 4:
-        head, tail = int(text[:2]), int(text[2:])
-        if head % 10 == 0 and tail < 10:
+        if (n // 100) % 10 == 0 and n % 100 < 10:
             return cardinal(n)  # 2005 "two thousand five"
-        return f"{cardinal(head)} " + ("hundred" if tail == 0 else f"oh {cardinal(tail)}" if tail < 10
-                                       else cardinal(tail))
+        return f"{cardinal(n // 100)} {_after_hundreds(n % 100)}"
     return digits(text)

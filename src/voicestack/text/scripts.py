@@ -23,8 +23,7 @@ __all__ = ["SCRIPTS", "Unreadable", "drop_unreadable", "script_of"]
 _LATIN = frozenset({"LATIN", "GREEK"})  # Greek letters are read by name in science text
 SCRIPTS: dict[str, frozenset[str]] = {
     **{lang: _LATIN for lang in (
-        "en af ca cs cy da de eo es et eu fi fr ga gd hr hu id is it lt lv ms mt nl no nb pl pt ro sk "
-        "sl sq sv sw tr vi".split())},
+        ["en", "af", "ca", "cs", "cy", "da", "de", "eo", "es", "et", "eu", "fi", "fr", "ga", "gd", "hr", "hu", "id", "is", "it", "lt", "lv", "ms", "mt", "nl", "no", "nb", "pl", "pt", "ro", "sk", "sl", "sq", "sv", "sw", "tr", "vi"])},
     **{lang: frozenset({"CYRILLIC", "LATIN"}) for lang in ("ru", "uk", "be", "bg", "mk", "sr", "kk", "ky")},
     "el": frozenset({"GREEK", "LATIN"}),
     "ja": frozenset({"CJK", "HIRAGANA", "KATAKANA", "LATIN", "IDEOGRAPHIC"}),
@@ -41,9 +40,7 @@ _WIDTH = ("FULLWIDTH", "HALFWIDTH")
 # Name words that are scripts; other letters (MODIFIER LETTER..., MATHEMATICAL...,
 # COMBINING marks) belong to no script and are never dropped.
 KNOWN_SCRIPTS = frozenset(
-    "LATIN GREEK CYRILLIC ARMENIAN HEBREW ARABIC SYRIAC THAANA DEVANAGARI BENGALI GURMUKHI GUJARATI ORIYA "
-    "TAMIL TELUGU KANNADA MALAYALAM SINHALA THAI LAO TIBETAN MYANMAR GEORGIAN HANGUL ETHIOPIC CHEROKEE "
-    "KHMER MONGOLIAN HIRAGANA KATAKANA BOPOMOFO CJK YI JAVANESE BALINESE TIFINAGH NKO".split()
+    ["LATIN", "GREEK", "CYRILLIC", "ARMENIAN", "HEBREW", "ARABIC", "SYRIAC", "THAANA", "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA", "MALAYALAM", "SINHALA", "THAI", "LAO", "TIBETAN", "MYANMAR", "GEORGIAN", "HANGUL", "ETHIOPIC", "CHEROKEE", "KHMER", "MONGOLIAN", "HIRAGANA", "KATAKANA", "BOPOMOFO", "CJK", "YI", "JAVANESE", "BALINESE", "TIFINAGH", "NKO"]
 )
 # Punctuation that belongs to a script (an ideographic full stop) goes with its run.
 _SCRIPT_PUNCTUATION = frozenset({"IDEOGRAPHIC", "CJK", "FULLWIDTH", "HALFWIDTH", "KATAKANA", "HIRAGANA",

@@ -21,24 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["SentenceSplitter", "boundaries", "kind_of", "split_sentences"]
+__all__ = ["SentenceSplitter", "boundaries", "ends_after", "kind_of", "split_sentences"]
 
 # Never end a sentence when a word follows: titles before a name, "vs.", "e.g.".
 NEVER = frozenset(
-    "mr mrs ms mx dr prof gen capt lt sgt col gov rev sen rep hon mt ft pres supt messrs mme mlle "
-    "cmdr adm maj cpl pvt fr vs e.g i.e cf viz approx ca".split()
+    ["mr", "mrs", "ms", "mx", "dr", "prof", "gen", "capt", "lt", "sgt", "col", "gov", "rev", "sen", "rep", "hon", "mt", "ft", "pres", "supt", "messrs", "mme", "mlle", "cmdr", "adm", "maj", "cpl", "pvt", "fr", "vs", "e.g", "i.e", "cf", "viz", "approx", "ca"]
 )
 # Ambiguous: an end only before a capitalised word that typically starts a sentence.
 AMBIGUOUS = frozenset(
-    "no nos fig figs vol vols ch chap p pp ext tel art sec para op pt ref refs ed eds est "
-    "dept univ ave blvd rd apt ste st etc inc ltd co corp jr sr bros al llc plc "
-    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun".split()
+    ["no", "nos", "fig", "figs", "vol", "vols", "ch", "chap", "p", "pp", "ext", "tel", "art", "sec", "para", "op", "pt", "ref", "refs", "ed", "eds", "est", "dept", "univ", "ave", "blvd", "rd", "apt", "ste", "st", "etc", "inc", "ltd", "co", "corp", "jr", "sr", "bros", "al", "llc", "plc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"]
 )
 STARTERS = frozenset(
-    "the a an it its he she we they i you this that these those there then but and or so if when while "
-    "what why how where who in on at for after before as our my his her their your some many most all "
-    "yes now however also today yesterday tomorrow meanwhile still later please thanks thank here "
-    "each every both such not".split()
+    ["the", "a", "an", "it", "its", "he", "she", "we", "they", "i", "you", "this", "that", "these", "those", "there", "then", "but", "and", "or", "so", "if", "when", "while", "what", "why", "how", "where", "who", "in", "on", "at", "for", "after", "before", "as", "our", "my", "his", "her", "their", "your", "some", "many", "most", "all", "yes", "now", "however", "also", "today", "yesterday", "tomorrow", "meanwhile", "still", "later", "please", "thanks", "thank", "here", "each", "every", "both", "such", "not"]
 )
 _CLOSERS = "\"')]}\u201d\u2019\u00bb"
 _CANDIDATE = re.compile(r"([.!?\u2026]+)([" + re.escape(_CLOSERS) + r"]*)(?=\s|$)")
@@ -66,7 +60,7 @@ def kind_of(token: str) -> str:
     return "word"
 
 
-def _ends(kind: str, after: str, final: bool) -> bool | None:
+def ends_after(kind: str, after: str, final: bool) -> bool | None:
     """Whether a full stop after a token of ``kind`` ends its sentence, given the text
     after it; None when more text must arrive first."""
     stripped = after.lstrip()
@@ -108,7 +102,7 @@ def _decide(text: str, match: re.Match[str], final: bool) -> tuple[str, bool | N
     if before is None:
         return "word", True  # a lone full stop
     kind = kind_of(before.group(0))
-    return kind, _ends(kind, after, final)
+    return kind, ends_after(kind, after, final)
 
 
 def boundaries(text: str, start: int = 0, final: bool = True) -> Iterator[tuple[int, int, str, bool | None]]:
@@ -156,6 +150,7 @@ class SentenceSplitter:
         self._tail = ""  # the unfinished text from _tail_start on
         self._tail_start = 0
         self._scan = 0  # where scanning resumes (everything before it is decided)
+        self._rebased = False
 
     def feed(self, piece: str) -> list[str]:
         """Add text; return the sentences it completes (stripped, never empty)."""
@@ -208,7 +203,7 @@ class SentenceSplitter:
         rest = text[pos:]
         self._parts, self._size = ([rest] if rest else []), len(rest)
         self._scan = max(0, self._scan - pos)
-        self._tail, self._tail_start = None, -pos  # type: ignore[assignment]  # rebuilt by _retail
+        self._rebased = True  # offsets now count from `pos`: _retail rebuilds the tail
         return out
 
     def _force_cut(self) -> list[str]:
@@ -223,9 +218,10 @@ class SentenceSplitter:
     def _retail(self, window: str, base: int) -> None:
         """Keep the bounded tail that the next piece is scanned with."""
         start = max(0, self._scan - CONTEXT)
-        if self._tail is None or self._tail_start < 0 or start < base:
-            text = self._joined()  # after a release: the unfinished text is short
-            self._tail, self._tail_start = text[start:], start
+        if self._rebased or start < base:
+            # After a release (the unfinished text is the rest of the last piece) or at
+            # the start (it is shorter than CONTEXT): cheap to join.
+            self._tail, self._tail_start, self._rebased = self._joined()[start:], start, False
         else:
             self._tail, self._tail_start = window[start - base :], start
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from voicestack.text.numbers import number
+from voicestack.text.numbers import Rule, number
 
 __all__ = ["RULES"]
 
@@ -79,4 +79,4 @@ def _degrees(m: re.Match[str]) -> str:
     return out + (f" {_TEMPERATURE[m.group(3)]}" if m.group(3) else "")
 
 
-RULES: list[tuple[re.Pattern[str], object]] = [(_DEGREES, _degrees), (_UNIT, _unit)]
+RULES: list[Rule] = [(_DEGREES, _degrees), (_UNIT, _unit)]
