@@ -73,6 +73,19 @@ _ADDRESS = re.compile(
 )
 
 
+# British postcodes: "SW1A 1AA" is "S.W one A, one A.A" (espeak reads "1AA" as "one ah").
+_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?) (\d[A-Z]{2})\b")
+_RUNS = re.compile(r"[A-Z]+|\d")
+
+
+def _postcode_part(part: str) -> str:
+    return " ".join(spell(run) if run.isalpha() else cardinal(int(run)) for run in _RUNS.findall(part))
+
+
+def _postcode(m: re.Match[str]) -> str:
+    return f"{_postcode_part(m.group(1))}, {_postcode_part(m.group(2))}"
+
+
 def _state_zip(m: re.Match[str]) -> str:
     out = f"{STATES[m.group(1)]} {digits(m.group(2))}"
     return out + (f", {digits(m.group(3))}" if m.group(3) else "")
@@ -190,6 +203,7 @@ RULES: list[Rule] = [
     (_PHONE, _phone),
     (_EXTENSION, lambda m: f"extension {digits(m.group(2))}"),
     (_STATE_ZIP, _state_zip),
+    (_POSTCODE, _postcode),
     (_ADDRESS, _address),
     (_FLIGHT, _flight),
 ]
