@@ -260,8 +260,16 @@ class Fidelity:
 
 def read_texts(path: Path, split: str, limit: int | None) -> list[str]:
     lines = path.read_text(encoding="utf-8").splitlines()
-    picked = [t.strip() for i, t in enumerate(lines) if t.strip() and (split == "all" or i % 20 == 0)]
+    picked = [t.strip() for i, t in enumerate(lines)
+              if t.strip() and not t.startswith("#") and (split == "all" or i % 20 == 0)]
     return picked[:limit] if limit else picked
+
+
+def reference_of(line: str) -> tuple[str, str]:
+    """A texts line -> (text to speak, reference): a ``written<TAB>spoken`` line (a category
+    column may come first, as in tests/data/written_forms.tsv) is scored against its spoken form."""
+    cols = line.split("\t")
+    return (cols[-2].strip(), cols[-1].strip()) if len(cols) >= 2 else (line, line)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -305,7 +313,8 @@ def run(args: argparse.Namespace) -> int:
     fidelity = {n: Fidelity() for n, _ in vocoders}
     from tqdm import tqdm
 
-    for k, text in enumerate(tqdm(texts, unit="text", file=sys.stderr)):
+    for k, line in enumerate(tqdm(texts, unit="text", file=sys.stderr)):
+        text, reference = reference_of(line)
         entry: dict[str, Any] = {"text": text, "hyp": {}}
         first: tuple[np.ndarray, int] | None = None
         outputs: list[tuple[str, np.ndarray, int]] = []
@@ -323,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
             fidelity[name].add(first[0], outputs[-1][1], first[1])
         for name, audio, rate in outputs:
             hyp = transcribe(audio, rate)
-            scores[name].add(text, hyp)
+            scores[name].add(reference, hyp)
             entry["hyp"][name] = hyp
             if args.save_audio is not None:
                 _save_wav(args.save_audio / _slug(name) / f"{k:04d}.wav", audio, rate)

@@ -54,6 +54,17 @@ def test_read_texts_test_split_is_every_twentieth_line(tmp_path):
     assert len(read_texts(path, "all", None)) == 45
 
 
+def test_written_form_lines_speak_the_written_and_score_the_spoken(tmp_path):
+    from voicestack.evaluate import reference_of
+
+    path = tmp_path / "forms.tsv"
+    path.write_text("# comment\ndate\tOn 5 May.\tOn the fifth of May.\nplain line\n")
+    lines = read_texts(path, "all", None)
+    assert lines == ["date\tOn 5 May.\tOn the fifth of May.", "plain line"]
+    assert reference_of(lines[0]) == ("On 5 May.", "On the fifth of May.")
+    assert reference_of(lines[1]) == ("plain line", "plain line")
+
+
 def test_voice_at_stack_names_a_stack():
     from voicestack.evaluate import split_stack
 

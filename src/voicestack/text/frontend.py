@@ -21,13 +21,13 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 from voicestack.text.espeak_client import SEPARATOR, EspeakClient, EspeakError, get_client
 from voicestack.text.normalize import normalize as normalize_text
 from voicestack.text.normalize import strip_invisible
+from voicestack.text.scripts import Unreadable, drop_unreadable
 
 __all__ = ["FrontEndError", "Sentence", "TextFrontEnd", "phrase_breaks"]
 
@@ -137,7 +137,7 @@ class TextFrontEnd:
         voice: str,
         phoneme_id_map: Mapping[str, Sequence[int]],
         normalize: bool = True,
-        language: Optional[str] = None,
+        language: str | None = None,
     ) -> None:
         for symbol in (BOS, EOS, PAD):
             if symbol not in phoneme_id_map:
@@ -147,8 +147,10 @@ class TextFrontEnd:
         self.normalize = normalize
         self.language = language or voice.split("-")[0]
         self.unknown_phonemes: Counter[str] = Counter()
+        # Runs of text dropped because the voice cannot read their script, by script.
+        self.unreadable: Counter[str] = Counter()
         self._unknown_lock = threading.Lock()
-        self._client: Optional[EspeakClient] = None
+        self._client: EspeakClient | None = None
 
     # --- espeak ------------------------------------------------------------------
 
@@ -184,21 +186,40 @@ class TextFrontEnd:
     # --- public API --------------------------------------------------------------
 
     def prepare(self, text: str) -> str:
-        """The text that goes to espeak: invisible characters out, normalised if enabled."""
-        text = strip_invisible(text)
+        """The text that goes to espeak: invisible characters and text in a script the
+        voice cannot read out, normalised if enabled."""
+        return self._prepare(text)[0]
+
+    def _prepare(self, text: str) -> tuple[str, list[Unreadable]]:
+        text, dropped = drop_unreadable(strip_invisible(text), self.language)
+        if dropped:
+            with self._unknown_lock:
+                self.unreadable.update(run.script for run in dropped)
         if self.normalize:
             text = normalize_text(text, language=self.language)
-        return text
+        return text, dropped
 
-    def iter_sentences(self, text: str) -> Iterator[Sentence]:
-        """Sentences one by one (long text is phonemised piece by piece)."""
-        for source, phonemes in self._phonemize(self.prepare(text)):
+    def iter_sentences(
+        self, text: str, on_unreadable: Callable[[list[Unreadable]], None] | None = None
+    ) -> Iterator[Sentence]:
+        """Sentences one by one (long text is phonemised piece by piece).
+
+        Text in a script the voice cannot read is dropped; ``on_unreadable`` is then
+        called once, before the first sentence, with every run dropped (for a warning
+        event, a metric, a CLI message). `unreadable` counts the runs by script.
+        """
+        prepared, dropped = self._prepare(text)
+        if dropped and on_unreadable is not None:
+            on_unreadable(dropped)
+        for source, phonemes in self._phonemize(prepared):
             if phonemes:
                 yield Sentence(source.strip(), phonemes, self.ids(phonemes))
 
-    def sentences(self, text: str) -> list[Sentence]:
-        """All non-empty sentences of text."""
-        return list(self.iter_sentences(text))
+    def sentences(
+        self, text: str, on_unreadable: Callable[[list[Unreadable]], None] | None = None
+    ) -> list[Sentence]:
+        """All non-empty sentences of text (see `iter_sentences`)."""
+        return list(self.iter_sentences(text, on_unreadable))
 
     def phonemize(self, text: str) -> list[str]:
         """One phoneme string per sentence, as piper-tts's PiperVoice.phonemize."""
@@ -210,7 +231,7 @@ class TextFrontEnd:
         if len(parts) == 1:
             yield from self._espeak_sentences(text)
             return
-        pending: Optional[tuple[str, str]] = None
+        pending: tuple[str, str] | None = None
         prev_raw = False
         for i, part in enumerate(parts):
             if part.startswith("[["):
@@ -233,7 +254,7 @@ class TextFrontEnd:
         if pending is not None:
             yield pending
 
-    def ids(self, phonemes: Union[str, Sequence[str]]) -> list[int]:
+    def ids(self, phonemes: str | Sequence[str]) -> list[int]:
         """Piper ids ``^ _ (p _)* $``; phonemes missing from the map are skipped."""
         id_map = self.phoneme_id_map
         pad = id_map[PAD]
@@ -251,7 +272,7 @@ class TextFrontEnd:
         ids.extend(id_map[EOS])
         return ids
 
-    def phrase_breaks(self, ids_or_phonemes: Union[str, Sequence[int]]) -> list[int]:
+    def phrase_breaks(self, ids_or_phonemes: str | Sequence[int]) -> list[int]:
         """Indices into the ids after which a phrase ends (see `phrase_breaks`)."""
         ids = self.ids(ids_or_phonemes) if isinstance(ids_or_phonemes, str) else ids_or_phonemes
         return phrase_breaks(ids, self.phoneme_id_map)

