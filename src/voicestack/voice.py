@@ -124,12 +124,13 @@ class Voice:
         for number, piece in enumerate(self.frontend.pieces(text)):
             pieces += 1
             req.piece = number
+            req.events.extend(piece.events)
             for chunk in self.root.stream(None, dict(piece.tensors), req):
                 audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
                 if audio.size:
                     yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
         if pieces == 0:
-            raise RequestError("text", "nothing to speak: the text has no pronounceable words")
+            raise RequestError("text", "nothing to speak: the text has no words this voice can read")
 
     def synthesize(self, text: str, **kwargs: Any) -> AudioChunk:
         """The whole utterance at once (same audio as joining ``stream``)."""

@@ -45,6 +45,7 @@ class Piece:
     text: str = ""
     sentence_end: bool = True  # False: a long sentence was cut here; the next piece continues it
     phonemes: str = ""
+    events: tuple[dict[str, Any], ...] = ()  # reported once to the listener (e.g. text it could not read)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,14 @@ class Phonemes:
 
     text: str
     phonemes: str
+    events: tuple[dict[str, Any], ...] = ()
+
+
+def unreadable_event(runs: Sequence[Any]) -> dict[str, Any]:
+    """The event for text dropped because the voice can't read its script."""
+    scripts = sorted({r.script for r in runs})
+    return {"event": "unreadable_text", "scripts": scripts, "text": " ".join(r.text for r in runs)[:200],
+            "message": f"skipped text in a script this voice cannot read ({', '.join(scripts)})"}
 
 
 class FrontEndPart:
@@ -135,10 +144,11 @@ FRONTENDS: Family[FrontEndPart] = Family("front-end", "voicestack.frontends", Fr
 register_frontend = FRONTENDS.register
 
 
-def id_piece(ids: Sequence[int], text: str = "", sentence_end: bool = True, phonemes: str = "") -> Piece:
+def id_piece(ids: Sequence[int], text: str = "", sentence_end: bool = True, phonemes: str = "",
+             events: tuple[dict[str, Any], ...] = ()) -> Piece:
     """The usual piece: ``input`` [1, T] and ``input_lengths`` [1], int64."""
     return Piece({"input": np.asarray([list(ids)], dtype=np.int64),
-                  "input_lengths": np.asarray([len(ids)], dtype=np.int64)}, text, sentence_end, phonemes)
+                  "input_lengths": np.asarray([len(ids)], dtype=np.int64)}, text, sentence_end, phonemes, events)
 
 
 def separator_cuts(ids: Sequence[int], word: frozenset[int], phrase: frozenset[int],

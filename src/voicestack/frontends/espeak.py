@@ -29,6 +29,7 @@ from voicestack.frontends.base import (
     id_piece,
     register_frontend,
     separator_cuts,
+    unreadable_event,
 )
 from voicestack.params import limits, safe_text
 
@@ -105,9 +106,12 @@ class Espeak(Phonemizer):
 
     def sentences(self, text: str) -> Iterator[Phonemes]:
         # TextFrontEnd.iter_sentences without its id mapping (that is the ids stage's job)
-        for source, phonemes in self.inner._phonemize(self.inner.prepare(text)):
+        prepared, dropped = self.inner._prepare(text)
+        events = (unreadable_event(dropped),) if dropped else ()
+        for source, phonemes in self.inner._phonemize(prepared):
             if phonemes:
-                yield Phonemes(source.strip(), phonemes)
+                yield Phonemes(source.strip(), phonemes, events)
+                events = ()
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,8 @@ class PhonemesFrontEnd(FrontEnd):
                 continue
             parts = list(ids.split(encoded, self.params.max_piece))
             for k, part in enumerate(parts):
-                yield id_piece(part, sentence.text, k == len(parts) - 1, sentence.phonemes)
+                yield id_piece(part, sentence.text, k == len(parts) - 1, sentence.phonemes,
+                               sentence.events if k == 0 else ())
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         return self.stages()[2].cut_points(ids)
