@@ -15,7 +15,7 @@ import numpy as np
 
 from voicestack.codecs import encode_to, encoder, to_pcm16
 
-__all__ = ["atomic_output", "current_umask", "to_pcm16", "wav_header", "write_audio", "write_wav"]
+__all__ = ["atomic_output", "close_quietly", "current_umask", "to_pcm16", "wav_header", "write_audio", "write_wav"]
 
 
 def current_umask() -> int:
@@ -38,15 +38,27 @@ def atomic_output(path: str | os.PathLike[str], mode: int | None = None) -> Iter
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         os.fchmod(fd, (0o666 if mode is None else mode) & ~current_umask())
-        with os.fdopen(fd, "wb") as out:
-            fd = -1
-            yield out
-        os.replace(tmp, target)
+        out = os.fdopen(fd, "wb")
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
+    try:
+        yield out
+        out.close()  # a failed final flush (disk full) is an error like any other
+        os.replace(tmp, target)
+    except BaseException:
+        close_quietly(out)  # the first error is the one to report
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def close_quietly(out: BinaryIO) -> None:
+    """Close a file whose writes already failed, without a second error."""
+    try:
+        out.close()
+    except OSError:
+        pass
 
 
 def write_audio(path: str | os.PathLike[str], chunks: Iterable[np.ndarray], sample_rate: int,
