@@ -48,7 +48,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors on one line (argparse prints usage + message)."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        where = " ".join(self.prog.split()[1:])  # the subcommand: "say", "addon validate"
+        self.exit(EXIT_ERROR, f"voicestack: error: {where + ': ' if where else ''}{message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

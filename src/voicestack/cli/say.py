@@ -93,9 +93,14 @@ def check_target(args: argparse.Namespace) -> Target:
     if info is not None and not stat.S_ISREG(info.st_mode):
         return Target(fmt, path, direct=True)
     parent = path.parent
-    if not parent.is_dir():
-        what = "is not a directory" if parent.exists() else "does not exist"
-        raise CliError(f"say: cannot write {path}: the directory {parent} {what}")
+    try:
+        is_dir = stat.S_ISDIR(parent.stat().st_mode)
+    except FileNotFoundError:
+        raise CliError(f"say: cannot write {path}: the directory {parent} does not exist") from None
+    except OSError as err:
+        raise CliError(f"say: cannot write {path}: {err.strerror} ({parent})") from None
+    if not is_dir:
+        raise CliError(f"say: cannot write {path}: {parent} is not a directory")
     return Target(fmt, path)
 
 
