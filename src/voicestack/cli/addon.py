@@ -36,6 +36,10 @@ def addon_path(arg: str) -> Path:
     """A path if it looks like one or exists; otherwise a voice name, resolved."""
     path = Path(arg).expanduser()
     if os.sep in arg or arg.startswith(".") or path.exists():
+        if not path.is_dir():
+            from voicestack.cli import CliError
+
+            raise CliError(f"addon: {arg} is not an addon directory ({'not a directory' if path.exists() else 'no such directory'})")
         return path
     from voicestack.catalog import resolve
 
