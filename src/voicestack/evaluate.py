@@ -13,9 +13,10 @@ punctuation removed.
         # + the mel of the first voice's audio, vocoded by each named vocoder, also
         #   scored against that audio: PESQ-WB, STOI, log-mel L1
 
-Held-out texts: by default the 200 sentences shipped in ``voicestack/data/heldout-texts.txt``
-(the first 200 lines of the test split -- line index % 20 == 0 -- of the LJ Speech
-transcripts, public domain; the lines ``recipes/make_mel_data.py`` never trains on). With
+Held-out texts: by default the 630 sentences shipped in ``voicestack/data/heldout-texts.txt``:
+the test split (line index % 20 == 0) of the LJ Speech transcripts (public domain) in
+NVIDIA/tacotron2's train + validation file-list order, the lines ``recipes/make_mel_data.py``
+never trains on; the first 100 are ``--limit 100``. With
 ``--texts FILE`` the ``--split`` applies to FILE. Needs ``pip install 'voicestack[eval]'``.
 """
 
@@ -290,7 +291,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("voices", nargs="+",
                    help="voice names or addon paths; NAME@STACK runs one of the addon's named stacks")
     p.add_argument("--texts", type=Path, default=None,
-                   help="one text per line (default: 200 held-out sentences shipped with voicestack)")
+                   help="one text per line (default: 630 held-out sentences shipped with voicestack)")
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="of --texts: test = lines whose index %% 20 == 0 (held out from training); all = every line")
     p.add_argument("--limit", type=int, default=100, help="number of texts (default %(default)s; 0 = all)")

@@ -169,6 +169,6 @@ def test_dry_run_with_joe_shows_normalised_text_and_phonemes(run) -> None:  # ty
 def test_eval_default_texts_ship_with_the_package_and_a_bad_path_is_one_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from voicestack.evaluate import DEFAULT_TEXTS, read_texts
 
-    assert len(read_texts(DEFAULT_TEXTS, "all", None)) == 200
+    assert len(read_texts(DEFAULT_TEXTS, "all", None)) == 630
     line = one_line_error(run("eval", "joe", "--texts", str(tmp_path / "none.txt"), cwd=tmp_path))
     assert "cannot read --texts" in line and "none.txt" in line
