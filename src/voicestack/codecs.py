@@ -61,6 +61,7 @@ class Encoder:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
             raise RequestError("sample_rate", f"got {sample_rate!r}, expected an integer from 1000 to 384000")
         self.sample_rate = sample_rate
+        self.rate = sample_rate  # the rate of the encoded audio (resampled for some codecs)
         self.samples = 0  # samples written so far, at sample_rate
         self.patches: list[tuple[int, bytes]] = []  # rewrites for a seekable file, after close()
         self.closed = False

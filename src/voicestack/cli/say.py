@@ -192,8 +192,7 @@ def run(args: argparse.Namespace) -> int:
             (c.audio for c in chunks)
         samples = _encode(out, audio, enc, target)
     if target.path is not None:
-        print(f"{target.label}: {samples / voice.sample_rate:.2f} s of {target.fmt} at {voice.sample_rate} Hz",
-              file=sys.stderr)
+        print(f"{target.label}: {samples / voice.sample_rate:.2f} s of {target.fmt} at {enc.rate} Hz", file=sys.stderr)
     return 0
 
 
