@@ -127,3 +127,17 @@ def test_usage_error_is_one_line(run) -> None:  # type: ignore[no-untyped-def]
 def test_non_speech_output_device_is_written_directly(run, tiny) -> None:  # type: ignore[no-untyped-def]
     proc = run("say", "hello", "-v", tiny, "-o", "/dev/null")
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--port", "99999"], "expected a TCP port 0-65535, got '99999'"),
+    (["serve", "--config", "missing.json"], "missing.json"),
+    (["addon", "import-piper", "missing.onnx", "-o", "out"], "missing.onnx: no such file"),
+    (["addon", "inspect"], "the following arguments are required: ADDON"),
+    (["addon", "inspect", "./missing"], "no such directory"),
+    (["voices", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_other_commands_mistakes(run, tmp_path: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    line = one_line_error(run(*args, cwd=tmp_path))
+    assert message in line, line
+    assert entries(tmp_path) == []

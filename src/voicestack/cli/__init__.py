@@ -69,10 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the HTTP voice service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port to listen on, 0-65535 (default: %(default)s)")
     serve.add_argument("--config", help="service configuration (a JSON file)")
     serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {value!r}")
+    return port
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
