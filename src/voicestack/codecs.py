@@ -165,7 +165,7 @@ class AvEncoder(Encoder):
         self._out = av.open(self._sink, "w", format=self.container,
                             container_options={"flush_packets": "1", "fflags": "+bitexact", **self.options})
         self._stream: Any = self._out.add_stream(self.codec, rate=self.rate, layout="mono")
-        ctx = self._stream.codec_context
+        ctx: Any = self._stream.codec_context
         supported = [f.name for f in (ctx.codec.audio_formats or [])]
         ctx.format = next((f for f in self.formats if f in supported), supported[0] if supported else "s16")
         if self.bit_rate:
@@ -222,7 +222,7 @@ class OpusEncoder(AvEncoder):
     container, codec = "ogg", "libopus"
     rates = (48000,)  # Opus also takes 8-24 kHz, but players expect 48 kHz streams
     bit_rate = 48000
-    options = {"page_duration": "100000"}  # an Ogg page every 100 ms (default 1 s) for streaming
+    options: ClassVar[dict[str, str]] = {"page_duration": "100000"}  # an Ogg page every 100 ms (default 1 s) for streaming
 
 
 class Mp3Encoder(AvEncoder):

@@ -35,7 +35,7 @@ def run(cli_env: dict[str, str]) -> Run:
              timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess:
         command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "voicestack.cli"]
         kwargs.setdefault("stdout", subprocess.PIPE)
-        return subprocess.run([*command, *args], input=input, stderr=subprocess.PIPE, timeout=timeout,
+        return subprocess.run([*command, *args], check=False, input=input, stderr=subprocess.PIPE, timeout=timeout,
                               env={**cli_env, **(env or {})}, **kwargs)
 
     return call

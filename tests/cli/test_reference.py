@@ -21,14 +21,14 @@ REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 
 
 def blocks(kind: str) -> list[str]:
-    return re.findall(rf"^```{kind}\n(.*?)^```", REFERENCE.read_text(encoding="utf-8"), re.S | re.M)
+    return re.findall(rf"^```{kind}\n(.*?)^```", REFERENCE.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
 
 
 def matches(expected: list[str], actual: str) -> bool:
     pattern = "".join(
         r"[ \t]*" + r"\s+".join(".*?".join(re.escape(part) for part in word.split("...")) for word in line.split()) + r"\s*\n"
         for line in expected)
-    return re.fullmatch(pattern, actual + ("\n" if actual and not actual.endswith("\n") else ""), re.S) is not None
+    return re.fullmatch(pattern, actual + ("\n" if actual and not actual.endswith("\n") else ""), re.DOTALL) is not None
 
 
 def shell_session(text: str) -> list[tuple[str, list[str]]]:
@@ -62,7 +62,7 @@ def test_console_examples(cli_env: dict[str, str], tmp_path: Path) -> None:
     steps = [step for block in blocks("console") for step in shell_session(block)]
     assert len(steps) >= 12
     for command, expected in steps:
-        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        proc = subprocess.run(["bash", "-c", command], check=False, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=300)
         output = proc.stdout
         assert proc.returncode == 0, f"$ {command}\n{output}"

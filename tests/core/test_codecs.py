@@ -33,8 +33,7 @@ def chunks(audio: np.ndarray, size: int = RATE // 10) -> list[np.ndarray]:
 def decode_av(data: bytes) -> tuple[np.ndarray, int]:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.audio[0]
-        frames = [f.to_ndarray().reshape(-1) if f.format.is_planar else f.to_ndarray().reshape(-1)
-                  for f in container.decode(stream)]
+        frames = [f.to_ndarray().reshape(-1) for f in container.decode(stream)]  # mono: planar or not
         rate = stream.rate
     audio = np.concatenate(frames).astype(np.float64)
     if audio.dtype.kind == "i" or np.abs(audio).max() > 2:
