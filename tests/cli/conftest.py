@@ -54,3 +54,11 @@ def tiny_copy(tmp_path: Path) -> Callable[[str], Path]:
         return dest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def joe_built(cli_env: dict[str, str]) -> None:
+    """joe built into the session's cache (about 20 s the first time), so that tests
+    timing a synthesis don't time the build."""
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "voicestack.cli"]
+    subprocess.run([*command, "addon", "inspect", "joe"], env=cli_env, check=True, capture_output=True, timeout=600)
