@@ -71,7 +71,7 @@ class JoeSpeaker:
 
         import voicestack
         from voicestack.blocks import StreamablePipeline, StreamableStack
-        from voicestack.builtins_mel import split_vits_decoder
+        from voicestack.importers.vits import split_vits_decoder
         from voicestack.catalog import builtin_dir
         from voicestack.components.decoders import Decoder
         from voicestack.components.upsampler import Upsampler

@@ -27,7 +27,7 @@ The shipped network, one core each step (docs/mel.md has the figures):
         --ft-lr 1e-4 --ft-mel-weight 2
     python recipes/train_mel2z.py --work $W/mel2z_stft5 --export src/voicestack/addons_data/joe-vocoder/mel2z.onnx
 
-(hifigan.onnx: joe's generator, written by voicestack.builtins_mel.joe_hifigan; without
+(hifigan.onnx: joe's generator, written by voicestack.builtins_mel.joe_network; without
 ``--hifigan`` it is cut from the installed joe voice.)
 """
 
@@ -429,9 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         export(args)
     elif args.finetune:
         if args.hifigan is None:
-            from voicestack.builtins_mel import joe_hifigan
+            from voicestack.builtins_mel import joe_network
+            from voicestack.catalog import builtin_dir
 
-            args.hifigan = joe_hifigan(args.work)
+            args.hifigan = joe_network("hifigan.onnx", builtin_dir("joe"), args.work)
         finetune(args)
     else:
         train(args)

@@ -9,6 +9,8 @@
 * ``tiny_autoregressive``: encoder -> a single-step decoder that makes one mel frame
   from the previous one (attention over the encoder memory, a recurrent state, a step
   counter, a stop output) -> a windowed mel vocoder.
+* ``tiny_speakers_id`` / ``tiny_speakers_style``: tiny_duration with speakers, by an id
+  into the text encoder or by a style row from an asset table.
 
 Deterministic: the same script gives the same bytes.
 """
@@ -137,6 +139,45 @@ def make_duration(out: Path, rng: np.random.Generator) -> None:
     (out / "addon.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def make_speakers(out: Path, rng: np.random.Generator, by: str) -> None:
+    """tiny_duration's shape with speakers: ``by="id"`` a speaker id input into the text
+    encoder (a Piper multi-speaker voice in miniature), ``by="style"`` a style vector
+    chosen from an asset table by speaker and token count (Kokoro's way, in miniature)."""
+    make_duration(out, np.random.default_rng(1))
+    manifest = json.loads((out / "addon.json").read_text())
+    g = Graph("text_encoder")
+    h = g.op("Tanh", [g.conv(embed(g, rng, "input"), rand(rng, C, C, 3), 1)])
+    if by == "id":
+        table = g.const(rand(rng, 3, C, scale=2.0))
+        cond = g.op("Unsqueeze", [g.op("Gather", [table, "sid"]), g.const(np.array([2]))])  # [1,C,1]
+        extra = [vi("sid", TensorProto.INT64, [1])]
+        decl = {"sid": {"dtype": "int64", "shape": [1], "feed": {"speaker_id": True}}}
+    else:
+        cond = g.op("Unsqueeze", ["style", g.const(np.array([2]))])  # [1,C] -> [1,C,1]
+        extra = [vi("style", TensorProto.FLOAT, [1, C])]
+        decl = {"style": {"dtype": "float32", "shape": [1, C],
+                          "feed": {"asset_row": {"asset": "styles", "row": "input_lengths", "offset": -1}}}}
+    h = g.op("Add", [h, cond])
+    g.op("Identity", [g.conv(h, rand(rng, C, C, 1), 0)], "m_p")
+    g.op("Mul", [g.conv(h, rand(rng, C, C, 1), 0), g.const(np.float32(0.3))], "logs_p")
+    g.save(out / "text_encoder.onnx",
+           [vi("input", TensorProto.INT64, [1, "T"]), vi("input_lengths", TensorProto.INT64, [1]), *extra],
+           [vi("m_p", TensorProto.FLOAT, [1, C, "T"]), vi("logs_p", TensorProto.FLOAT, [1, C, "T"])])
+    manifest["networks"]["text_encoder"]["inputs"].update(decl)
+    if by == "id":
+        manifest.update(name="tiny-speakers-id", speakers={"alice": {"id": 0}, "bob": {"id": 1}, "carol": {"id": 2}},
+                        default_speaker="bob")
+    else:
+        rows = 64  # one style per token count, as Kokoro's voice tables
+        styles = {name: rand(rng, rows, C, scale=2.0) for name in ("alto", "bass")}
+        np.savez(out / "styles.npz", **styles)
+        manifest.update(name="tiny-speakers-style",
+                        assets={"styles": {"file": "styles.npz",
+                                           "arrays": {k: {"dtype": "float32", "shape": [rows, C]} for k in styles}}},
+                        speakers={k: {"asset": "styles", "key": k} for k in styles})
+    (out / "addon.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def make_autoregressive(out: Path, rng: np.random.Generator) -> None:
     out.mkdir(parents=True, exist_ok=True)
     H = 16
@@ -213,6 +254,8 @@ def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests" / "data"
     make_duration(out / "tiny_duration", np.random.default_rng(1))
     make_autoregressive(out / "tiny_autoregressive", np.random.default_rng(2))
+    make_speakers(out / "tiny_speakers_id", np.random.default_rng(3), "id")
+    make_speakers(out / "tiny_speakers_style", np.random.default_rng(4), "style")
     for p in sorted(out.rglob("*.onnx")):
         print(f"{p.relative_to(out)}: {p.stat().st_size} bytes")
 

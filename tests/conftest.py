@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,23 @@ def addon_copy(tmp_path: Path):
         return dest
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_cache() -> Iterator[Path]:
+    """Tests never write the user's cache: built voices, static copies and compiled blobs go
+    to a temporary cache for the session (VOICESTACK_TEST_CACHE keeps one between runs)."""
+    keep = os.environ.get("VOICESTACK_TEST_CACHE")
+    path = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="voicestack-test-cache-"))
+    before = os.environ.get("VOICESTACK_CACHE")
+    os.environ["VOICESTACK_CACHE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("VOICESTACK_CACHE", None)
+    else:
+        os.environ["VOICESTACK_CACHE"] = before
+    if not keep:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

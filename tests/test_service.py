@@ -31,7 +31,7 @@ from websockets.sync.client import connect as ws_connect
 from voicestack.audio import to_pcm16
 from voicestack.blocks import Request
 from voicestack.components.effects import AudioEffect
-from voicestack.registry import REGISTRY
+from voicestack.components.base import COMPONENTS as REGISTRY
 from voicestack.service import ConfigError, ServiceConfig, create_app
 from voicestack.service.pool import VoiceCatalog, VoicePool
 from voicestack.service.ws import SentenceBuffer

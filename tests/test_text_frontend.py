@@ -219,7 +219,7 @@ def test_worker_imports_nothing_from_voicestack():
 
 
 def test_data_dir_in_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VOICESTACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("VOICESTACK_CACHE", str(tmp_path))
     data = espeak_client.espeak_data_dir()
     assert data.parent == tmp_path
     assert (data / "en_dict").read_bytes() == (espeak_client.DATA_OVERRIDES / "en_dict").read_bytes()

@@ -19,21 +19,33 @@ A network input may carry a ``feed``: the framework fills it instead of a neighb
 from __future__ import annotations
 
 import json
+import math
 import os
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicestack.assets import AssetDecl, SpeakerDecl, confined, parse_assets, parse_speakers
 from voicestack.errors import SpecError
+from voicestack.onnxtools import external_data_files, graph_io
+from voicestack.params import json_repr, safe_text
+from voicestack.paths import write_atomic
 from voicestack.tensors import TensorDecl, parse_decl
 
 MANIFEST = "addon.json"
 FORMAT_VERSION = 1
 SUPPORTED_FORMATS = ("onnx",)
-FRONTENDS = ("espeak", "characters", "ids")
 ROLES = ("encoder", "decoder", "vocoder", "other")
-KINDS = ("voice", "vocoder")  # a vocoder addon is used by other addons' stacks, never spoken to directly
+KINDS = ("voice", "vocoder")
+MAX_TIME_RATIO = 65536
+# the inference parameters every voice understands, and their ranges
+PARAM_LIMITS = {
+    "length_scale": (0.05, 20.0),
+    "noise_scale": (0.0, 5.0),
+    "noise_w": (0.0, 5.0),
+}  # a vocoder addon is used by other addons' stacks, never spoken to directly
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,9 @@ class Manifest:
     profiles: Mapping[str, Any]
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    assets: Mapping[str, AssetDecl] = field(default_factory=dict)
+    speakers: Mapping[str, SpeakerDecl] = field(default_factory=dict)
+    default_speaker: str | None = None
 
     @property
     def kind(self) -> str:
@@ -110,6 +125,8 @@ def read_manifest(root: Path) -> Manifest:
         raise SpecError.at("", f"{MANIFEST} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", source=source) from None
     except UnicodeDecodeError as err:
         raise SpecError.at("", f"{MANIFEST} is not UTF-8 text: {err}", source=source) from None
+    except RecursionError:
+        raise SpecError.at("", f"{MANIFEST} is nested too deeply to be an addon manifest", source=source) from None
     if not isinstance(data, dict):
         raise SpecError.at("", f"{MANIFEST} must hold a JSON object", source=source)
     if isinstance(data.get("name"), str):
@@ -138,7 +155,8 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
         problems.append(("format_version", f"got {version!r}, expected {FORMAT_VERSION} (this voicestack reads addon format {FORMAT_VERSION})"))
         return None, problems
     known = {"format_version", "name", "version", "language", "sample_rate", "architecture", "description",
-             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel", "kind"}
+             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel", "kind",
+             "assets", "speakers", "default_speaker", "fallback"}
     for key in data:
         if key not in known:
             problems.append((key, f"unknown key; valid keys: {', '.join(sorted(known))}"))
@@ -150,15 +168,13 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
         problems.append(("sample_rate", f"got {rate}, expected a rate between 1000 and 384000 Hz"))
     architecture = data.get("architecture", "")
     frontend = need("frontend", dict, "an object with a 'type'")
-    if isinstance(frontend, dict) and frontend.get("type") not in FRONTENDS:
-        problems.append(("frontend.type", f"got {frontend.get('type')!r}, expected one of {', '.join(FRONTENDS)}"))
-    inference = data.get("inference", {})
-    if not isinstance(inference, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in inference.values()
-    ):
-        problems.append(("inference", "expected an object of numbers (noise_scale, length_scale, ...)"))
-        inference = {}
+    if isinstance(frontend, dict) and not isinstance(frontend.get("type"), str):
+        problems.append(("frontend.type", "missing; expected the name of a registered front-end"))
+    inference = _parse_inference(data.get("inference", {}), problems)
+    assets = parse_assets(data.get("assets"), Path(root), problems)
+    speakers, default_speaker = parse_speakers(data.get("speakers"), data.get("default_speaker"), assets, problems)
     networks = _parse_networks(data.get("networks"), Path(root), problems)
+    _check_feeds(networks, inference, assets, speakers, problems)
     stacks: dict[str, Any] = {}
     if "stack" not in data:
         problems.append(("stack", "missing; expected the list of blocks that make this voice"))
@@ -188,7 +204,7 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
         name=name, version=ver, language=language, sample_rate=rate, architecture=str(architecture),
         root=Path(root), frontend=frontend, inference={k: float(v) for k, v in inference.items()},
         networks=networks, stacks=stacks, profiles=profiles, description=str(data.get("description", "")),
-        raw=data,
+        raw=data, assets=assets, speakers=speakers, default_speaker=default_speaker,
     )
     return manifest, problems
 
@@ -250,69 +266,136 @@ def _parse_networks(value: Any, root: Path, problems: list[tuple[str, str]]) -> 
             problems.append((f"{path}.depends", "expected a list of network names"))
             depends = []
         ratio = spec.get("time_ratio", 1)
-        if not isinstance(ratio, int) or isinstance(ratio, bool) or ratio < 1:
-            problems.append((f"{path}.time_ratio", f"got {ratio!r}, expected a positive integer"))
+        if not isinstance(ratio, int) or isinstance(ratio, bool) or not 1 <= ratio <= MAX_TIME_RATIO:
+            problems.append((f"{path}.time_ratio", f"got {json_repr(ratio)}, expected a whole number from 1 to "
+                             f"{MAX_TIME_RATIO} (output steps per input step)"))
         if len(problems) == n_before and file_path is not None:
             _check_graph(file_path, inputs, outputs, path, problems)
+        if len(problems) == n_before and file_path is not None:
+            _check_external_data(file_path, root, path, problems)
         if len(problems) == n_before and file_path is not None:
             out[name] = NetworkDecl(name, file_path, fmt, role, inputs, outputs, tuple(depends), ratio)
     for name, net in out.items():
         for dep in net.depends:
             if dep not in value:
                 problems.append((f"networks.{name}.depends", f"network '{dep}' is not declared"))
+    cycle = _depends_cycle(out)
+    if cycle:
+        problems.append((f"networks.{cycle[0]}.depends", f"dependency cycle: {' -> '.join(cycle)}"))
     return out
+
+
+FEED_KINDS = ("params", "param", "noise", "fill", "speaker_id", "asset_row")
 
 
 def _parse_feed(value: Any, path: str, problems: list[tuple[str, str]]) -> Feed | None:
     if value is None:
         return None
-    kinds = ("params", "param", "noise", "fill")
-    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in kinds:
-        problems.append((path, f"expected an object with exactly one of {', '.join(kinds)}"))
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in FEED_KINDS:
+        problems.append((path, f"expected an object with exactly one of {', '.join(FEED_KINDS)}"))
         return None
     kind, arg = next(iter(value.items()))
+    if kind == "asset_row":
+        ok = (isinstance(arg, dict) and isinstance(arg.get("asset"), str) and isinstance(arg.get("row"), str)
+              and set(arg) <= {"asset", "row", "offset"}
+              and isinstance(arg.get("offset", 0), int) and not isinstance(arg.get("offset", 0), bool))
+        if not ok:
+            problems.append((f"{path}.{kind}", f"got {json_repr(arg)}, expected {{\"asset\": NAME, \"row\": "
+                             "TENSOR, \"offset\": INT}: the request speaker's table, row chosen by a tensor's value"))
+            return None
+        return Feed(kind, types.MappingProxyType(dict(arg)))
     valid = {
-        "params": isinstance(arg, list) and all(isinstance(a, str) for a in arg),
+        "params": isinstance(arg, list) and bool(arg) and all(isinstance(a, str) for a in arg),
         "param": isinstance(arg, str),
         "noise": arg == "normal",
-        "fill": isinstance(arg, (int, float)) and not isinstance(arg, bool),
+        "fill": isinstance(arg, (int, float)) and not isinstance(arg, bool) and math.isfinite(arg),
+        "speaker_id": arg is True,
     }[kind]
     if not valid:
-        problems.append((f"{path}.{kind}", f"bad value {arg!r}"))
+        problems.append((f"{path}.{kind}", f"bad value {json_repr(arg)}"))
         return None
     return Feed(kind, tuple(arg) if isinstance(arg, list) else arg)
 
 
-_graph_io_cache: dict[str, tuple[dict[str, TensorDecl], dict[str, TensorDecl]]] = {}
+def _check_feeds(networks: Mapping[str, NetworkDecl], inference: Mapping[str, float], assets: Mapping[str, AssetDecl],
+                 speakers: Mapping[str, SpeakerDecl], problems: list[tuple[str, str]]) -> None:
+    """Feeds name things that exist: inference parameters with defaults, assets, speakers."""
+    for net in networks.values():
+        for iname, inp in net.inputs.items():
+            if inp.feed is None:
+                continue
+            path = f"networks.{net.name}.inputs.{iname}.feed.{inp.feed.kind}"
+            if inp.feed.kind in ("params", "param"):
+                names = inp.feed.value if inp.feed.kind == "params" else (inp.feed.value,)
+                for n in names:
+                    if n not in inference:
+                        problems.append((path, f"inference parameter {n!r} has no default in 'inference' "
+                                               f"(it has: {', '.join(inference) or 'none'})"))
+            elif inp.feed.kind == "speaker_id":
+                if not speakers or any(s.id is None for s in speakers.values()):
+                    problems.append((path, "a speaker_id feed needs 'speakers' that each have an 'id'"))
+            elif inp.feed.kind == "asset_row":
+                asset = inp.feed.value["asset"]
+                if asset not in assets:
+                    problems.append((path, f"no asset named {asset!r}; the addon has: {', '.join(assets) or 'none'}"))
+                elif not any(s.asset == asset for s in speakers.values()):
+                    problems.append((path, f"asset_row reads the request speaker's array of '{asset}', but no "
+                                           "speaker uses that asset"))
 
 
-def graph_io(path: Path) -> tuple[dict[str, TensorDecl], dict[str, TensorDecl]]:
-    """The real inputs/outputs of an ONNX file (cached by content). Raises ValueError."""
-    from voicestack.runtime import content_key
+def _parse_inference(value: Any, problems: list[tuple[str, str]]) -> dict[str, float]:
+    if not isinstance(value, dict):
+        problems.append(("inference", "expected an object of numbers (noise_scale, length_scale, ...)"))
+        return {}
+    out = {}
+    for key, v in value.items():
+        lo, hi = PARAM_LIMITS.get(key, (-1e6, 1e6))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            problems.append((f"inference.{safe_text(key)}", f"got {json_repr(v)}, expected a number from {lo} to {hi}"))
+            continue
+        out[str(key)] = float(v)
+    return out
 
-    key = content_key(path)
-    if key not in _graph_io_cache:
-        import onnx
-        from google.protobuf.message import DecodeError
 
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except (DecodeError, RuntimeError, ValueError, OSError) as err:
-            raise ValueError(f"not an ONNX model ({type(err).__name__}: {err})") from None
-        if not model.graph.node and not model.graph.output:
-            raise ValueError("not an ONNX model (no graph in the file)")
-        inits = {i.name for i in model.graph.initializer}
+def _depends_cycle(networks: Mapping[str, NetworkDecl]) -> list[str]:
+    """A cycle in the networks' ``depends`` (as a path a -> b -> a), or []."""
+    state: dict[str, int] = {}
+    trail: list[str] = []
 
-        def decl(v: Any) -> TensorDecl:
-            t = v.type.tensor_type
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "float32"
-            dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
-            return TensorDecl(dtype, dims)
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        trail.append(name)
+        for dep in networks[name].depends if name in networks else ():
+            if state.get(dep) == 1:
+                return [*trail[trail.index(dep):], dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        state[name] = 2
+        trail.pop()
+        return []
 
-        ins = {v.name: decl(v) for v in model.graph.input if v.name not in inits}
-        outs = {v.name: decl(v) for v in model.graph.output}
-        _graph_io_cache[key] = (ins, outs)
-    return _graph_io_cache[key]
+    for name in networks:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return []
+
+
+def _check_external_data(file_path: Path, root: Path, path: str, problems: list[tuple[str, str]]) -> None:
+    """Weights stored beside an ONNX file must lie inside the addon too."""
+    try:
+        locations = external_data_files(file_path)
+    except Exception as err:  # onnx raises several types on a broken file; _check_graph reported it
+        problems.append((f"{path}.file", f"'{file_path.name}' cannot be read: {type(err).__name__}"))
+        return
+    for location in locations:
+        target = confined(root, os.path.join(os.path.relpath(file_path.parent, Path(root).absolute()), location))
+        if target is None or not target.is_file():
+            problems.append((f"{path}.file", f"'{file_path.name}' keeps weights in {location!r}, which is "
+                             + ("outside the addon directory" if target is None else "missing")))
 
 
 def _check_graph(
@@ -341,9 +424,4 @@ def _check_graph(
 
 def write_manifest(root: Path, data: Mapping[str, Any]) -> Path:
     """Write ``addon.json`` atomically (never a half-written manifest)."""
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / MANIFEST
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(Path(root) / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

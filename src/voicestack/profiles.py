@@ -17,26 +17,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from voicestack.components.base import COMPONENTS as REGISTRY
 from voicestack.errors import SpecError
-from voicestack.registry import REGISTRY
+from voicestack.params import json_repr, limits, parse_into, safe_text
 from voicestack.runtime import RUNTIMES, RuntimeConfig
 
 if TYPE_CHECKING:
     from voicestack.spec import BlockSpec
 
-INSTALL_HINT = {"openvino": "pip install 'voicestack[openvino]'", "onnxruntime": "pip install onnxruntime"}
-
-
-def runtime_installed(name: str) -> bool:
-    import importlib
-
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
 
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "default": {"runtime": "onnxruntime", "shapes": "dynamic",
@@ -56,9 +46,7 @@ STATIC_COMPONENTS: dict[str, str] = {
 DEFAULT_BUCKETS = (64, 128, 256)
 MIN_BUCKET = 16  # about one long word of phoneme ids (with Piper's interleaved pads)
 
-PROFILE_KEYS = {"runtime", "providers", "device", "threads", "precision", "shapes", "stack", "networks",
-                "description", "cache_dir", "spinning", "buckets", "window", "context", "components"}
-NETWORK_KEYS = {"runtime", "providers", "device", "threads", "precision", "spinning"}
+MAX_SIZE = 1 << 16  # no compiled length or window beyond this is meaningful
 
 
 @dataclass(frozen=True)
@@ -134,135 +122,114 @@ def _substitute(spec: BlockSpec, profile: Profile, problems: list[tuple[str, str
     return dataclasses.replace(spec, type=type_name, params=params, children=children or spec.children)
 
 
-def _runtime(raw: Mapping[str, Any], base: RuntimeConfig, path: str, problems: list[tuple[str, str]]) -> RuntimeConfig:
-    changes: dict[str, Any] = {}
-    if "runtime" in raw:
-        if raw["runtime"] not in RUNTIMES:
-            problems.append((f"{path}.runtime", f"unknown runtime {raw['runtime']!r}; expected one of {', '.join(RUNTIMES)}"))
-        elif not runtime_installed(raw["runtime"]):
-            problems.append((f"{path}.runtime", f"runtime {raw['runtime']!r} is not installed; install it with: "
-                             f"{INSTALL_HINT[raw['runtime']]}"))
-        else:
-            changes["runtime"] = raw["runtime"]
-    if "providers" in raw:
-        prov = raw["providers"]
-        if not isinstance(prov, list) or not prov or not all(isinstance(p, str) for p in prov):
-            problems.append((f"{path}.providers", f"got {prov!r}, expected a list of onnxruntime execution providers"))
-        else:
-            import onnxruntime
+@dataclass(frozen=True)
+class ProfileFields:
+    """The fields every profile has, whatever its runtime (the runtime's own come on top)."""
 
-            available = onnxruntime.get_available_providers()
-            missing = [p for p in prov if p not in available]
-            if missing:
-                problems.append((f"{path}.providers", f"execution provider(s) {', '.join(missing)} not available "
-                                 f"in this onnxruntime (available: {', '.join(available)})"))
-            else:
-                changes["providers"] = tuple(prov)
-    if "device" in raw:
-        if not isinstance(raw["device"], str):
-            problems.append((f"{path}.device", f"got {raw['device']!r}, expected a device name such as 'CPU'"))
-        else:
-            changes["device"] = raw["device"]
-    if "threads" in raw:
-        t = raw["threads"]
-        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
-            problems.append((f"{path}.threads", f"got {t!r}, expected a whole number >= 0 (0: runtime default)"))
-        else:
-            changes["threads"] = t
-    if "precision" in raw:
-        if raw["precision"] not in ("f32", "f16", "bf16"):
-            problems.append((f"{path}.precision", f"got {raw['precision']!r}, expected f32, f16 or bf16"))
-        else:
-            changes["precision"] = raw["precision"]
-    if "cache_dir" in raw:
-        changes["cache_dir"] = str(raw["cache_dir"])
-    if "spinning" in raw:
-        if not isinstance(raw["spinning"], bool):
-            problems.append((f"{path}.spinning", f"got {raw['spinning']!r}, expected true or false"))
-        else:
-            changes["spinning"] = raw["spinning"]
-    config = dataclasses.replace(base, **changes)
-    if config.runtime == "openvino" and ("device" in raw or "runtime" in raw) and not any(
-            p[0] in (f"{path}.runtime", f"{path}.device") for p in problems):
-        from voicestack.runtime.ov import _device_ok, available_devices
-
-        if not _device_ok(config.device):
-            problems.append((f"{path}.device", f"OpenVINO device {config.device!r} is not available here "
-                             f"(available: {', '.join(available_devices())})"))
-    return config
+    runtime: str = field(default="onnxruntime", metadata=limits(nonempty=True))
+    shapes: Literal["dynamic", "static"] = "dynamic"
+    stack: str = "default"
+    description: str = ""
+    buckets: int | tuple[int, ...] | None = None
+    window: int | tuple[int, ...] | None = None
+    context: int | None = field(default=None, metadata=limits(lo=0, hi=4096))
+    components: Mapping[str, str] = field(default_factory=dict)
+    networks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def parse_profile(name: str, raw: Mapping[str, Any], path: str, stacks: Mapping[str, Any], networks: Mapping[str, Any]) -> Profile:
+COMMON_FIELDS = frozenset(f.name for f in dataclasses.fields(ProfileFields))
+NETWORK_FIELDS = frozenset({"runtime"})  # per network: the runtime and that runtime's own fields
+
+
+def _runtime_config(raw: Mapping[str, Any], runtime: str, base: Mapping[str, Any], path: str,
+                    problems: list[tuple[str, str]]) -> RuntimeConfig:
+    """The runtime's own fields of ``raw`` (over ``base``), parsed by its Options dataclass.
+    A field the runtime doesn't have is an error naming the field and the runtime."""
+    if runtime not in RUNTIMES:
+        problems.append((f"{path}.runtime", f"unknown runtime {safe_text(runtime)!r}; expected one of "
+                                           f"{', '.join(RUNTIMES.names())}"))
+        return RuntimeConfig()
+    cls = RUNTIMES.get(runtime, path)
+    why = cls.missing()
+    if why is not None:
+        problems.append((f"{path}.runtime", why))
+        return RuntimeConfig(runtime)
+    own = {f.name for f in dataclasses.fields(cls.Options)}
+    merged = {k: v for k, v in base.items() if k in own}
+    for key, value in raw.items():
+        if key in own:
+            merged[key] = value
+        elif key not in COMMON_FIELDS:
+            problems.append((f"{path}.{safe_text(key)}", f"runtime '{runtime}' has no field {safe_text(key)!r} "
+                             f"(its fields: {', '.join(sorted(own)) or 'none'}; every profile: "
+                             f"{', '.join(sorted(COMMON_FIELDS))})"))
+    before = len(problems)
+    options = parse_into(cls.Options, merged, path, f"runtime {runtime}", problems)
+    if options is None or len(problems) > before:
+        return RuntimeConfig(runtime)
+    cls.check(options, path, problems)
+    return RuntimeConfig(runtime, options)
+
+
+def parse_profile(name: str, raw: Any, path: str, stacks: Mapping[str, Any], networks: Mapping[str, Any]) -> Profile:
+    """A profile object -> :class:`Profile`; one SpecError naming every bad field."""
     problems: list[tuple[str, str]] = []
     if not isinstance(raw, Mapping):
-        raise SpecError.at(path, f"expected an object, got {type(raw).__name__}")
-    for key in raw:
-        if key not in PROFILE_KEYS:
-            problems.append((f"{path}.{key}", f"unknown profile field; valid fields: {', '.join(sorted(PROFILE_KEYS))}"))
-    base = _runtime(raw, RuntimeConfig(), path, problems)
-    shapes = raw.get("shapes", "dynamic")
-    if shapes not in ("dynamic", "static"):
-        problems.append((f"{path}.shapes", f"got {shapes!r}, expected 'dynamic' or 'static'"))
-    stack = raw.get("stack", "default")
-    if stack not in stacks:
-        problems.append((f"{path}.stack", f"no stack named {stack!r}; the addon has: {', '.join(stacks)}"))
+        raise SpecError.at(path, f"expected an object of profile fields, got {json_repr(raw)}")
+    common = parse_into(ProfileFields, {k: v for k, v in raw.items() if k in COMMON_FIELDS}, path, "profile",
+                        problems)
+    if common is None:
+        _runtime_config(raw, str(raw.get("runtime", "onnxruntime")), {}, path, problems)
+        raise SpecError(problems)
+    base = _runtime_config(raw, common.runtime, {}, path, problems)
+    if common.stack not in stacks:
+        problems.append((f"{path}.stack", f"no stack named {safe_text(common.stack)!r}; the addon has: "
+                                          f"{', '.join(stacks)}"))
     per_net: dict[str, RuntimeConfig] = {}
-    raw_nets = raw.get("networks", {})
-    if not isinstance(raw_nets, Mapping):
-        problems.append((f"{path}.networks", "expected an object: network name -> runtime settings"))
-        raw_nets = {}
-    for net, settings in raw_nets.items():
-        npath = f"{path}.networks.{net}"
+    for net, settings in common.networks.items():
+        npath = f"{path}.networks.{safe_text(net)}"
         if net not in networks:
-            problems.append((npath, f"no network named {net!r}; the addon has: {', '.join(networks)}"))
+            problems.append((npath, f"no network named {safe_text(net)!r}; the addon has: {', '.join(networks)}"))
             continue
-        if not isinstance(settings, Mapping):
-            problems.append((npath, "expected an object of runtime settings"))
+        if "runtime" in settings and not isinstance(settings["runtime"], str):
+            problems.append((f"{npath}.runtime", f"got {json_repr(settings['runtime'])}, expected a runtime name"))
             continue
-        for key in settings:
-            if key not in NETWORK_KEYS:
-                problems.append((f"{npath}.{key}", f"unknown field; valid fields: {', '.join(sorted(NETWORK_KEYS))}"))
-        per_net[net] = _runtime(settings, base, npath, problems)
-    buckets = _sizes(raw, "buckets", path, problems, minimum=MIN_BUCKET,
+        runtime = settings.get("runtime", common.runtime)
+        inherited = raw if runtime == common.runtime else {}
+        per_net[net] = _runtime_config(settings, runtime, inherited, npath, problems)
+    buckets = _sizes(common.buckets, f"{path}.buckets", problems, minimum=MIN_BUCKET,
                      why=f"shorter than one word: a bucket must hold at least {MIN_BUCKET} ids")
-    window = _sizes(raw, "window", path, problems, minimum=2, why="too small")
-    context = raw.get("context")
-    if context is not None and (not isinstance(context, int) or isinstance(context, bool) or context < 0):
-        problems.append((f"{path}.context", f"got {context!r}, expected a whole number of frames >= 0"))
-        context = None
+    window = _sizes(common.window, f"{path}.window", problems, minimum=2, why="too small")
+    context = common.context
     if window and context is not None:
         for w in window:
             if w <= 2 * context:
                 problems.append((f"{path}.window", f"window {w} is smaller than twice the context ({context}) plus "
                                  f"one frame; a window holds the context on both sides and the frames it decodes"))
-    components = raw.get("components", {})
-    if not isinstance(components, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in components.items()):
-        problems.append((f"{path}.components", "expected an object: stack type name -> replacement type name"))
-        components = {}
-    for old, new in components.items():
+    for old, new in common.components.items():
         if new not in REGISTRY:
-            problems.append((f"{path}.components.{old}",
-                             f"unknown type '{new}'; expected one of {', '.join(REGISTRY.names())}"))
+            problems.append((f"{path}.components.{safe_text(old)}",
+                             f"unknown type {safe_text(new)!r}; expected one of {', '.join(REGISTRY.names())}"))
     if problems:
         raise SpecError(problems)
-    return Profile(name, base, per_net, shapes, stack, raw, buckets, window, context, dict(components), path)
+    return Profile(name, base, per_net, common.shapes, common.stack, raw, buckets, window, context,
+                   dict(common.components), path)
 
 
-def _sizes(raw: Mapping[str, Any], key: str, path: str, problems: list[tuple[str, str]], minimum: int,
+def _sizes(value: int | tuple[int, ...] | None, path: str, problems: list[tuple[str, str]], minimum: int,
            why: str) -> tuple[int, ...] | None:
     """A size or a list of sizes (sorted, unique), each >= minimum; None when absent."""
-    if key not in raw:
+    if value is None:
         return None
-    value = raw[key]
-    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(items, (list, tuple)) or not items or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in items):
-        problems.append((f"{path}.{key}", f"got {value!r}, expected a whole number or a non-empty list of them"))
+    items = (value,) if isinstance(value, int) else tuple(value)
+    if not items:
+        problems.append((path, "got an empty list, expected a whole number or a non-empty list of them"))
         return None
     small = [v for v in items if v < minimum]
-    if small:
-        problems.append((f"{path}.{key}", f"{small[0]} is {why} (minimum {minimum})"))
+    large = [v for v in items if v > MAX_SIZE]
+    if small or large:
+        problems.append((path, f"{small[0]} is {why} (minimum {minimum})" if small
+                         else f"{large[0]} is larger than {MAX_SIZE}"))
         return None
     return tuple(sorted(set(items)))
 
@@ -274,10 +241,31 @@ def resolve_profile(profile: str | Mapping[str, Any] | None, declared: Mapping[s
         profile = "default"
     if isinstance(profile, Mapping):
         return parse_profile("custom", profile, "profile", stacks, networks)
+    if not isinstance(profile, str):
+        raise SpecError.at("profile", f"expected a profile name or object, got {json_repr(profile)}")
     if profile in declared:
-        merged = {**BUILTIN_PROFILES.get(profile, {}), **declared[profile]}
-        return parse_profile(profile, merged, f"profiles.{profile}", stacks, networks)
+        own = declared[profile]
+        if not isinstance(own, Mapping):
+            raise SpecError.at(f"profiles.{safe_text(profile)}", f"expected an object of profile fields, got "
+                                                                 f"{json_repr(own)}")
+        merged = {**BUILTIN_PROFILES.get(profile, {}), **own}
+        if own.get("runtime", merged.get("runtime")) != BUILTIN_PROFILES.get(profile, {}).get("runtime"):
+            # a refined built-in that changes runtime keeps none of the old runtime's fields
+            merged = {k: v for k, v in merged.items() if k in COMMON_FIELDS or k in own}
+        return parse_profile(profile, merged, f"profiles.{safe_text(profile)}", stacks, networks)
     if profile in BUILTIN_PROFILES:
         return parse_profile(profile, BUILTIN_PROFILES[profile], f"profile '{profile}'", stacks, networks)
     names = sorted(set(BUILTIN_PROFILES) | set(declared))
-    raise SpecError.at("profile", f"unknown profile {profile!r}; expected one of {', '.join(names)}")
+    raise SpecError.at("profile", f"unknown profile {safe_text(profile)!r}; expected one of {', '.join(names)}")
+
+
+def check_declared(declared: Mapping[str, Any], stacks: Mapping[str, Any], networks: Mapping[str, Any]
+                   ) -> list[tuple[str, str]]:
+    """Every problem of an addon's own profiles (for ``addon validate``)."""
+    problems: list[tuple[str, str]] = []
+    for name in declared:
+        try:
+            resolve_profile(str(name), declared, stacks, networks)
+        except SpecError as err:
+            problems.extend(err.problems)
+    return problems

@@ -1,85 +1,107 @@
-"""Type name -> component class.
+"""Families of extension points: type name -> class, one mechanism for all of them.
 
-Built-ins are listed explicitly; third-party components come from the entry-point
-group ``voicestack.components`` and only through an explicit
-:func:`load_entry_points` call, so a stack means the same thing on every machine
-that loads the same plugins.
+Blocks, front-ends, runtimes, transports and importers are each a :class:`Family`.
+Built-ins are registered explicitly by the module that defines the family's members;
+third-party classes come from the family's entry-point group, and only through an
+explicit :meth:`Family.load_entry_points` call (``voicestack.plugins.load_plugins()``
+loads every family), so a name means the same thing on every machine that loads the
+same plugins. A leaf module: it imports nothing else from voicestack but errors.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
-from voicestack.errors import SpecError
+from voicestack.errors import SpecError, VoicestackError
 
-if TYPE_CHECKING:
-    from voicestack.components.base import Component
-
-ENTRY_POINT_GROUP = "voicestack.components"
+T = TypeVar("T")
 
 
-class Registry:
-    def __init__(self) -> None:
-        self._types: dict[str, type[Component]] = {}
+class PluginError(VoicestackError):
+    """An entry point that does not load or is not a class of its family."""
+
+
+class Family(Generic[T]):
+    """Registered classes of one extension point, by type name."""
+
+    def __init__(self, kind: str, group: str, base: type[T], key: Callable[[type[T]], str] | None = None) -> None:
+        self.kind = kind  # "component", "frontend", "runtime", ...: used in messages
+        self.group = group  # the entry-point group third parties register in
+        self.base = base
+        self._key = key or (lambda cls: str(getattr(cls, "type_name", "") or cls.__name__))
+        self._types: dict[str, type[T]] = {}
         self._lock = threading.Lock()
-        self._plugins_loaded = False
 
-    def register(self, cls: type[Component], name: str | None = None) -> type[Component]:
-        type_name = name or cls.type_name or cls.__name__
+    def register(self, cls: type[T], name: str | None = None) -> type[T]:
+        if not (isinstance(cls, type) and issubclass(cls, self.base)):
+            raise TypeError(f"{cls!r} is not a {self.base.__name__} class; cannot register it as a {self.kind}")
+        type_name = name or self._key(cls)
         with self._lock:
             existing = self._types.get(type_name)
             if existing is not None and existing is not cls:
-                raise ValueError(
-                    f"component type '{type_name}' is already registered by "
-                    f"{existing.__module__}.{existing.__qualname__}"
-                )
+                raise ValueError(f"{self.kind} type '{type_name}' is already registered by "
+                                 f"{existing.__module__}.{existing.__qualname__}")
             self._types[type_name] = cls
         return cls
 
-    def get(self, type_name: str, path: str) -> type[Component]:
+    def __call__(self, cls: type[T]) -> type[T]:
+        """Use the family as a class decorator: ``@COMPONENTS``."""
+        return self.register(cls)
+
+    def get(self, type_name: str, path: str) -> type[T]:
         try:
             return self._types[type_name]
-        except KeyError:
-            raise SpecError.at(
-                path, f"unknown type '{type_name}'; expected one of {', '.join(sorted(self._types))}"
-            ) from None
+        except (KeyError, TypeError):
+            raise SpecError.at(path, f"unknown type {type_name!r}; expected one of "
+                                     f"{', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return sorted(self._types)
 
-    def __contains__(self, type_name: str) -> bool:
+    def __contains__(self, type_name: object) -> bool:
         return type_name in self._types
 
-    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
-        """Register every component advertised in ``group``; returns their names.
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
-        An entry point's name is the type name; its object is the component class.
+    def unregister(self, type_name: str) -> None:
+        with self._lock:
+            self._types.pop(type_name, None)
+
+    def load_entry_points(self) -> list[str]:
+        """Register every class advertised in this family's entry-point group.
+
+        All or nothing: if one entry point fails to load or is not a class of this
+        family, none of them is registered and :class:`PluginError` says which.
         """
-        from voicestack.components.base import Component
-
-        added = []
-        for ep in entry_points(group=group):
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Component)):
-                raise TypeError(
-                    f"entry point '{ep.name}' in group '{group}' ({ep.value}) is not a voicestack Component class"
-                )
-            self.register(cls, ep.name)
-            added.append(ep.name)
-        self._plugins_loaded = True
-        return added
-
-
-REGISTRY = Registry()
-
-
-def register(cls: type[Component]) -> type[Component]:
-    """Class decorator: register a component under its ``type_name``."""
-    return REGISTRY.register(cls)
+        found: list[tuple[str, type[T]]] = []
+        for ep in entry_points(group=self.group):
+            try:
+                cls = ep.load()
+            except Exception as err:  # a plugin's import may fail in any way; report which one
+                raise PluginError(f"entry point '{ep.name}' in group '{self.group}' ({ep.value}) failed to "
+                                  f"load: {type(err).__name__}: {err}") from err
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise PluginError(f"entry point '{ep.name}' in group '{self.group}' ({ep.value}) is not a "
+                                  f"voicestack {self.base.__name__} class")
+            found.append((ep.name, cls))
+        with self._lock:
+            clashes = [n for n, c in found if n in self._types and self._types[n] is not c]
+            if clashes:
+                raise PluginError(f"entry point(s) {', '.join(clashes)} in group '{self.group}' clash with "
+                                  f"registered {self.kind} types")
+            for name, cls in found:
+                self._types[name] = cls
+        return [n for n, _ in found]
 
 
-def load_plugins() -> list[str]:
-    """Load third-party components from the ``voicestack.components`` entry points."""
-    return REGISTRY.load_entry_points()
+def describe(family: Family[Any]) -> dict[str, str]:
+    """Type name -> the class's first docstring line, for listings."""
+    out = {}
+    for name in family.names():
+        doc = (family.get(name, "").__doc__ or "").strip().splitlines()
+        out[name] = doc[0] if doc else ""
+    return out

@@ -15,46 +15,19 @@ Every problem names its JSON path, e.g. ``stack[0].streamable_block.stack[1]``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from voicestack.components.base import COMPONENTS, BlockSpec, EmptyParams, build_block, check_block, check_stack
 from voicestack.errors import SpecError
 from voicestack.params import json_type as _json_type
 from voicestack.params import parse_into
-from voicestack.registry import REGISTRY
-from voicestack.tensors import TensorDecl
 
-if TYPE_CHECKING:
-    from voicestack.blocks import Block
-    from voicestack.components.base import BuildContext, CheckEnv
+__all__ = ["STACK_FORMAT_VERSION", "BlockSpec", "build_block", "check_block", "check_stack", "parse_params",
+           "parse_stack"]
+MAX_DEPTH = 64  # stacks nest a few levels; a deeper one is a mistake (or an attack on the parser)
 
 STACK_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One node of a stack: its type, typed parameters, child specs and JSON path."""
-
-    type: str
-    params: Any  # an instance of the component's Params dataclass
-    children: Mapping[str, BlockSpec | tuple[BlockSpec, ...]] = field(default_factory=dict)
-    path: str = "stack"
-    name: str | None = None
-
-    @property
-    def component(self) -> Any:
-        return REGISTRY.get(self.type, self.path)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        if self.name:
-            out["name"] = self.name
-        out.update({f.name: getattr(self.params, f.name) for f in dataclasses.fields(self.params)})
-        for slot, child in self.children.items():
-            out[slot] = [c.to_json() for c in child] if isinstance(child, tuple) else child.to_json()
-        return out
 
 
 # ---------------------------------------------------------------------------- parse
@@ -70,8 +43,6 @@ def parse_stack(value: Any, path: str = "stack") -> BlockSpec:
 
 
 def _parse_root(value: Any, path: str, problems: list[tuple[str, str]]) -> BlockSpec | None:
-    from voicestack.components.base import EmptyParams
-
     if isinstance(value, Mapping):
         return _parse_block(value, path, "streamable", problems)
     if not isinstance(value, list):
@@ -88,16 +59,19 @@ def _parse_root(value: Any, path: str, problems: list[tuple[str, str]]) -> Block
     return BlockSpec("StreamableStack", EmptyParams(), {"stack": tuple(b for b in blocks if b)}, path)
 
 
-def _parse_block(value: Any, path: str, kind: str, problems: list[tuple[str, str]]) -> BlockSpec | None:
+def _parse_block(value: Any, path: str, kind: str, problems: list[tuple[str, str]], depth: int = 0) -> BlockSpec | None:
+    if depth > MAX_DEPTH:
+        problems.append((path, f"stack nested more than {MAX_DEPTH} levels deep"))
+        return None
     if not isinstance(value, Mapping):
         problems.append((path, f"expected a block object with a 'type', got {_json_type(value)}"))
         return None
     type_name = value.get("type")
     if not isinstance(type_name, str):
-        problems.append((path, f"missing 'type'; expected one of {', '.join(REGISTRY.names())}"))
+        problems.append((path, f"missing 'type'; expected one of {', '.join(COMPONENTS.names())}"))
         return None
     try:
-        cls = REGISTRY.get(type_name, path)
+        cls = COMPONENTS.get(type_name, path)
     except SpecError as err:
         problems.extend(err.problems)
         return None
@@ -121,13 +95,13 @@ def _parse_block(value: Any, path: str, kind: str, problems: list[tuple[str, str
                 problems.append((slot_path, f"expected a non-empty list of {slot.kind.capitalize()}Blocks"))
                 ok = False
                 continue
-            parsed = [_parse_block(item, f"{slot_path}[{i}]", slot.kind, problems) for i, item in enumerate(raw)]
+            parsed = [_parse_block(item, f"{slot_path}[{i}]", slot.kind, problems, depth + 1) for i, item in enumerate(raw)]
             if any(p is None for p in parsed):
                 ok = False
             else:
                 children[slot_name] = tuple(p for p in parsed if p)
         else:
-            child = _parse_block(raw, slot_path, slot.kind, problems)
+            child = _parse_block(raw, slot_path, slot.kind, problems, depth + 1)
             if child is None:
                 ok = False
             else:
@@ -148,33 +122,3 @@ def parse_params(params_cls: type, raw: Mapping[str, Any], path: str, owner: str
     return parse_into(params_cls, raw, path, owner, problems)
 
 
-# ---------------------------------------------------------------------------- check
-
-
-def check_block(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-    """Validate one node against its environment; returns what it produces or emits."""
-    return spec.component.check(spec, env.at(spec.path))
-
-
-def check_stack(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-    """Validate the whole tree; raise one SpecError listing every problem found."""
-    emitted = check_block(spec, env)
-    if env.problems:
-        raise SpecError(env.problems)
-    return emitted
-
-
-# ---------------------------------------------------------------------------- build
-
-
-def build_block(spec: BlockSpec, ctx: BuildContext) -> Block:
-    """Instantiate a node and, first, its children (one pass, top-down recursion)."""
-    cls = spec.component
-    children: dict[str, Any] = {}
-    for slot_name, child in spec.children.items():
-        children[slot_name] = (
-            [build_block(c, ctx) for c in child] if isinstance(child, tuple) else build_block(child, ctx)
-        )
-    block = cls.build(spec, children, ctx)
-    block.name = ctx.unique_name(block.name)
-    return block

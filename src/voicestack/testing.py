@@ -13,14 +13,9 @@ from typing import Any
 
 import numpy as np
 
-import voicestack.components  # noqa: F401  (registers built-ins)
+from voicestack import assembly
 from voicestack.addon import Manifest, read_manifest
 from voicestack.blocks import Request, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv
-from voicestack.errors import SpecError
-from voicestack.profiles import resolve_profile
-from voicestack.runtime import SessionFactory
-from voicestack.spec import build_block, check_stack, parse_stack
 from voicestack.tensors import TensorDecl
 
 
@@ -38,19 +33,7 @@ def build_stack(addon: Path | Manifest, stack: Any = None, profile: Any = None,
                 inputs: Mapping[str, TensorDecl] | None = None) -> StreamableBlock:
     """Validate and build ``stack`` (JSON; default: the addon's own) against an addon."""
     manifest = addon if isinstance(addon, Manifest) else read_manifest(Path(addon))
-    raw = manifest.stacks["default"] if stack is None else stack
-    from voicestack.voice import FRONTEND_TENSORS
-
-    prof = resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
-    spec = prof.apply(parse_stack(raw))
-    env = CheckEnv(manifest, dict(inputs or FRONTEND_TENSORS), None, "stack")
-    try:
-        check_stack(spec, env)
-    except SpecError as err:
-        raise SpecError(err.problems, source=manifest.source) from None
-    block = build_block(spec, BuildContext(manifest, SessionFactory(), prof))
-    assert isinstance(block, StreamableBlock)
-    return block
+    return assembly.build(assembly.plan(manifest, profile, stack=stack, inputs=inputs, require_audio=False)).block
 
 
 def run_stack(addon: Path | Manifest, tensors: Mapping[str, np.ndarray], stack: Any = None,

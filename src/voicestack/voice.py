@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-import voicestack.components  # noqa: F401  (registers the built-in components)
-from voicestack.addon import Manifest, read_manifest
+from voicestack import assembly
+from voicestack.addon import PARAM_LIMITS, Manifest
+from voicestack.assets import SpeakerDecl
 from voicestack.blocks import Request, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.errors import RequestError, SpecError
-from voicestack.profiles import Profile, resolve_profile
+from voicestack.frontends import FrontEnd
+from voicestack.params import safe_text
+from voicestack.profiles import Profile
 from voicestack.runtime import SessionFactory
-from voicestack.spec import build_block, check_stack, parse_stack
 from voicestack.tensors import TensorDecl
 
-# what the front-end hands the stack for each text piece
-FRONTEND_TENSORS = {
-    "input": TensorDecl("int64", (1, "T")),
-    "input_lengths": TensorDecl("int64", (1,)),
-}
-PARAM_LIMITS = {
-    "length_scale": (0.05, 20.0),
-    "noise_scale": (0.0, 5.0),
-    "noise_w": (0.0, 5.0),
-}
 MAX_TEXT_CHARS = 1_000_000
 
 
@@ -47,123 +37,16 @@ class AudioChunk:
         return self.audio.size / self.sample_rate
 
 
-class FrontEnd(Protocol):
-    def pieces(self, text: str) -> Iterator[list[int]]:
-        """Id sequences, one per piece of text the stack encodes at once, lazily."""
-        ...
-
-
-class CharacterFrontEnd:
-    """Letters -> ids by position in ``symbols`` (0 is padding); sentences split on . ! ?"""
-
-    def __init__(self, symbols: str, max_piece: int = 200) -> None:
-        self.symbols = {c: i + 1 for i, c in enumerate(symbols)}
-        self.max_piece = max_piece
-
-    def pieces(self, text: str) -> Iterator[list[int]]:
-        for sentence in re.split(r"(?<=[.!?])\s+", text.lower()):
-            ids = [self.symbols[c] for c in sentence if c in self.symbols]
-            for start in range(0, len(ids), self.max_piece):
-                piece = ids[start : start + self.max_piece]
-                if piece:
-                    yield piece
-
-
-class IdsFrontEnd:
-    """Text is already ids: whitespace-separated integers, one piece per line (testing)."""
-
-    def pieces(self, text: str) -> Iterator[list[int]]:
-        for line in text.splitlines():
-            if line.strip():
-                yield [int(tok) for tok in line.split()]
-
-
-def split_long(ids: list[int], max_piece: int, id_map: Mapping[str, list[int]]) -> Iterator[list[int]]:
-    """Cut one sentence's Piper ids (``^ _ (p _)* $``) into pieces of at most ``max_piece``
-    ids: at phrase breaks (after , : ;) first, else between words, and inside a word only
-    for a single word longer than a piece. Each piece is a well-formed id sequence."""
-    if len(ids) <= max_piece:
-        yield ids
-        return
-    from voicestack.text import phrase_breaks
-
-    head = [*id_map["^"], *id_map["_"]]
-    tail = list(id_map["$"])
-    pad, space = list(id_map["_"]), list(id_map.get(" ", []))
-    phrase = set(phrase_breaks(ids, id_map))
-    words = {k + len(space) + len(pad) - 1 for k in range(len(ids))
-             if space and ids[k : k + len(space)] == space and ids[k + len(space) : k + len(space) + len(pad)] == pad}
-    start, end = len(head), len(ids) - len(tail)  # body: ids[start:end]
-    budget = max_piece - len(head) - len(tail)
-    while end - start > budget:
-        limit = start + budget - 1  # the last index a piece may end on
-        cut = max((k for k in phrase if start <= k <= limit), default=None)
-        if cut is None:
-            cut = max((k for k in words if start <= k <= limit), default=None)
-        if cut is None:  # one word longer than a piece: cut after a pad
-            cut = max(k for k in range(start, limit + 1) if ids[k : k + len(pad)] == pad) if pad else limit
-        yield head + ids[start : cut + 1] + tail
-        start = cut + 1
-    if end > start:
-        yield head + ids[start:end] + tail
-
-
-class EspeakFrontEnd:
-    """espeak-ng phonemes -> Piper phoneme ids, one piece per sentence; a sentence longer
-    than ``max_piece`` ids is cut at phrase, then word boundaries (the encoder's cost
-    grows faster than linearly, and the first audio must not wait for a huge sentence)."""
-
-    def __init__(self, settings: Mapping[str, Any], max_piece: int) -> None:
-        from voicestack.text import TextFrontEnd
-
-        self.inner = TextFrontEnd(
-            settings.get("voice", "en-us"), settings["phoneme_id_map"], normalize=settings.get("normalize", True)
-        )
-        self.max_piece = max_piece
-
-    def pieces(self, text: str) -> Iterator[list[int]]:
-        for sentence in self.inner.iter_sentences(text):
-            if sentence.ids:
-                yield from split_long(list(sentence.ids), self.max_piece, self.inner.phoneme_id_map)
-
-
-def make_frontend(settings: Mapping[str, Any]) -> FrontEnd:
-    kind = settings.get("type")
-    max_piece = int(settings.get("max_piece", 400))
-    if kind == "characters":
-        return CharacterFrontEnd(str(settings.get("symbols", "abcdefghijklmnopqrstuvwxyz ,.!?'")), max_piece)
-    if kind == "ids":
-        return IdsFrontEnd()
-    if kind == "espeak":
-        return EspeakFrontEnd(settings, max_piece)
-    raise SpecError.at("frontend.type", f"unknown front-end {kind!r}")
-
-
 def validate_stack(manifest: Manifest, stack_name: str = "default",
-                   profile: Profile | None = None) -> tuple[Any, dict[str, TensorDecl]]:
-    """Parse + check one of the manifest's stacks; every problem carries its JSON path.
-
-    With a ``profile``, the stack checked is the one that profile runs (its component
-    substitutions and compiled sizes applied: ``Profile.apply``).
-    """
-    path = "stack" if stack_name == "default" else f"stacks.{stack_name}"
-    try:
-        spec = parse_stack(manifest.stacks[stack_name], path)
-        if profile is not None:
-            spec = profile.apply(spec)
-        emitted = check_stack(spec, CheckEnv(manifest, dict(FRONTEND_TENSORS), None, path))
-    except SpecError as err:
-        raise SpecError(err.problems, source=manifest.source) from None
-    audio = emitted.get("audio")
-    if audio is None or not audio.dtype.startswith("float"):
-        raise SpecError.at(
-            path, f"the stack must emit a float 'audio' stream; it emits {', '.join(emitted) or 'nothing'}",
-            source=manifest.source,
-        )
-    return spec, emitted
+                   profile: str | Mapping[str, Any] | None = None) -> tuple[Any, dict[str, TensorDecl]]:
+    """Parse + check one of the manifest's stacks (under ``profile``): (spec, emitted tensors)."""
+    p = assembly.plan(manifest, profile, stack=stack_name)
+    return p.spec, p.emitted
 
 
 class Voice:
+    """A loaded voice: ``stream`` text as audio chunks, lazily."""
+
     def __init__(self, manifest: Manifest, profile: Profile, root: StreamableBlock, frontend: FrontEnd) -> None:
         self.manifest = manifest
         self.profile = profile
@@ -178,19 +61,33 @@ class Voice:
     @classmethod
     def load(cls, addon_dir: Path, profile: str | Mapping[str, Any] | None = None,
              sessions: SessionFactory | None = None) -> Voice:
-        manifest = read_manifest(addon_dir)
-        try:
-            prof = resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
-        except SpecError as err:
-            raise SpecError(err.problems, source=manifest.source) from None
-        spec, _ = validate_stack(manifest, prof.stack, prof)
-        frontend = make_frontend(manifest.frontend)
-        root = build_block(spec, BuildContext(manifest, sessions or SessionFactory(), prof))
-        assert isinstance(root, StreamableBlock)
-        return cls(manifest, prof, root, frontend)
+        return cls.from_assembled(assembly.load(Path(addon_dir), profile, sessions=sessions))
+
+    @classmethod
+    def from_assembled(cls, built: assembly.Assembled) -> Voice:
+        if built.frontend is None:
+            raise SpecError.at("", "not a voice: this addon's stack takes a stream, not text", source=built.plan.manifest.source)
+        return cls(built.plan.manifest, built.plan.profile, built.block, built.frontend)
+
+    @property
+    def speakers(self) -> list[str]:
+        return list(self.manifest.speakers)
+
+    def speaker(self, name: str | None) -> SpeakerDecl | None:
+        """The speaker called ``name`` (None: the addon's default); RequestError if unknown."""
+        if name is None:
+            default = self.manifest.default_speaker
+            return self.manifest.speakers[default] if default else None
+        if not isinstance(name, str):
+            raise RequestError("speaker", f"expected a speaker name, got {type(name).__name__}")
+        found = self.manifest.speakers.get(name)
+        if found is None:
+            known = ", ".join(self.manifest.speakers) or "none (a single-speaker voice)"
+            raise RequestError("speaker", f"voice '{self.name}' has no speaker {name!r}; its speakers: {known}")
+        return found
 
     def request(self, *, seed: int | None = None, cancel: threading.Event | None = None,
-                **overrides: float | None) -> Request:
+                speaker: str | None = None, **overrides: float | None) -> Request:
         params = dict(self.defaults)
         for key, value in overrides.items():
             if value is None:
@@ -203,35 +100,31 @@ class Voice:
             params[key] = float(value)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
-        elif isinstance(seed, bool) or not isinstance(seed, int):
-            raise RequestError("seed", f"expected an integer, got {seed!r}")
-        req = Request(params=params, seed=seed)
+        elif isinstance(seed, bool) or not isinstance(seed, int) or not -(1 << 63) <= seed < (1 << 64):
+            raise RequestError("seed", f"expected a whole number that fits 64 bits, got {safe_text(seed)}")
+        req = Request(params=params, seed=seed, speaker=self.speaker(speaker))
         if cancel is not None:
             req.cancel = cancel
         return req
 
     def stream(self, text: str, *, length_scale: float | None = None, noise_scale: float | None = None,
                noise_w: float | None = None, seed: int | None = None, cancel: threading.Event | None = None,
-               request: Request | None = None) -> Iterator[AudioChunk]:
+               request: Request | None = None, speaker: str | None = None) -> Iterator[AudioChunk]:
         """Audio chunks as they are produced; nothing is computed until the first pull."""
         if not isinstance(text, str):
             raise RequestError("text", f"expected a string, got {type(text).__name__}")
         if len(text) > MAX_TEXT_CHARS:
             raise RequestError("text", f"{len(text)} characters is more than the {MAX_TEXT_CHARS} allowed")
-        req = request or self.request(seed=seed, cancel=cancel, length_scale=length_scale,
+        req = request or self.request(seed=seed, cancel=cancel, speaker=speaker, length_scale=length_scale,
                                       noise_scale=noise_scale, noise_w=noise_w)
         return self._stream(text, req)
 
     def _stream(self, text: str, req: Request) -> Iterator[AudioChunk]:
         pieces = 0
-        for piece, ids in enumerate(self.frontend.pieces(text)):
+        for number, piece in enumerate(self.frontend.pieces(text)):
             pieces += 1
-            req.piece = piece
-            tensors = {
-                "input": np.asarray([ids], dtype=np.int64),
-                "input_lengths": np.asarray([len(ids)], dtype=np.int64),
-            }
-            for chunk in self.root.stream(None, tensors, req):
+            req.piece = number
+            for chunk in self.root.stream(None, dict(piece.tensors), req):
                 audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
                 if audio.size:
                     yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
@@ -245,4 +138,5 @@ class Voice:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "language": self.language, "sample_rate": self.sample_rate,
-                "architecture": self.architecture, "profile": self.profile.name, "stack": self.root.describe()}
+                "architecture": self.architecture, "profile": self.profile.name, "speakers": self.speakers,
+                "frontend": self.frontend.describe(), "stack": self.root.describe()}

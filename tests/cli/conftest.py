@@ -1,5 +1,5 @@
-"""The ``voicestack`` console script run as a user runs it: a subprocess, its own voice
-cache (one per test session: building joe takes ~20 s), no VOICESTACK_VOICES."""
+"""The ``voicestack`` console script run as a user runs it: a subprocess, the test
+session's voice cache (building joe takes ~20 s: once per session), no VOICESTACK_VOICES."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ SCRIPT = Path(sys.executable).parent / "voicestack"
 
 
 @pytest.fixture(scope="session")
-def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def cli_env(_test_cache: Path) -> dict[str, str]:
+    """The environment of every CLI run: the suite's temporary voice cache (tests/conftest.py)."""
     env = {k: v for k, v in os.environ.items() if k not in ("VOICESTACK_VOICES", "COLUMNS")}
-    env["VOICESTACK_CACHE"] = str(tmp_path_factory.mktemp("voicestack-cache"))
+    env["VOICESTACK_CACHE"] = str(_test_cache)
     return env
 
 

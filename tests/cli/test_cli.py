@@ -119,7 +119,7 @@ def test_voices_lists_what_each_voice_is_and_flags_broken_addons(run, tiny_copy,
     assert text.returncode == 0, text.stderr
     out = text.stdout.decode()
     header, *rows = out.split("\n\nbroken addons")[0].splitlines()
-    assert header.split() == ["NAME", "LANGUAGE", "ARCHITECTURE", "DESCRIPTION"]
+    assert header.split() == ["NAME", "LANGUAGE", "ARCHITECTURE", "SPEAKERS", "DESCRIPTION"]
     row = next(r for r in rows if r.startswith("tiny-duration "))
     assert "duration (tiny test network)" in row and "Random weights" in row and " en " in row
     assert any(r.startswith("joe ") and "en-us" in r for r in rows)
@@ -131,6 +131,24 @@ def test_voices_lists_what_each_voice_is_and_flags_broken_addons(run, tiny_copy,
     assert by_name["tiny-duration"]["ok"] and by_name["tiny-duration"]["sample_rate"] == 16000
     assert by_name["broken"]["ok"] is False and "not valid JSON" in by_name["broken"]["error"]
     assert by_name["joe-mel"]["architecture"].startswith("fastspeech")
+    assert by_name["tiny-duration"]["speakers"] == [] and by_name["joe"]["speakers"] == []
+
+
+def test_voices_show_speakers_and_say_takes_one(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = Path(__file__).resolve().parents[1] / "data"
+    env = {"VOICESTACK_VOICES": str(data)}
+    row = next(r for r in run("voices", env=env).stdout.decode().splitlines() if r.startswith("tiny_speakers_id "))
+    assert "alice,bob,carol" in row
+    listing = {v["name"]: v for v in json.loads(run("voices", "--json", env=env).stdout)}
+    assert listing["tiny_speakers_style"]["speakers"] == ["alto", "bass"]
+    voice = str(data / "tiny_speakers_style")
+    alto = run("say", "hello there", "-v", voice, "--speaker", "alto", "--seed", "1", "--raw")
+    bass = run("say", "hello there", "-v", voice, "--speaker", "bass", "--seed", "1", "--raw")
+    assert alto.returncode == bass.returncode == 0, alto.stderr + bass.stderr
+    assert alto.stdout and alto.stdout != bass.stdout  # another speaker, other audio
+    line = one_line_error(run("say", "hi", "-v", voice, "--speaker", "tenor", "-o", "out.wav", cwd=tmp_path))
+    assert "no speaker 'tenor'" in line and "alto, bass" in line
+    assert entries(tmp_path) == []
 
 
 def test_addon_commands_take_voice_names(run, tiny_copy) -> None:  # type: ignore[no-untyped-def]
@@ -153,6 +171,7 @@ def test_dry_run_prints_pieces_and_synthesises_nothing(run, tiny, tmp_path: Path
     lines = proc.stdout.decode().splitlines()
     assert lines[0].startswith("voice: tiny-duration")
     assert [line for line in lines if line.startswith("piece")] == ["piece 1: hi there.", "piece 2: bye!"]
+    assert lines[2] == "  ids (9): 8 9 27 20 8 5 18 5 29"  # the character front-end's ids
     assert entries(tmp_path) == []
 
 

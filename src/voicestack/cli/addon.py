@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from voicestack.errors import SpecError
-
 
 def add_parser(sub: Any) -> None:
     addon = sub.add_parser("addon", help="make, check and inspect addons")
@@ -29,6 +27,8 @@ def add_parser(sub: Any) -> None:
     ins = asub.add_parser("inspect", help="show an addon's networks, tensor contracts and stack tree")
     ins.add_argument("addon", metavar="ADDON", help="an addon directory or a voice name")
     ins.add_argument("--json", action="store_true", help="machine-readable output")
+    ins.add_argument("--profile", help="also show how each network runs (runtime, device, shapes) under "
+                                       "this profile; loads the networks")
     ins.set_defaults(func=cmd_inspect)
 
 
@@ -55,47 +55,32 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from voicestack.addon import read_manifest
-    from voicestack.profiles import resolve_profile
-    from voicestack.voice import validate_stack
+    from voicestack.validate import validate_addon
 
-    root = addon_path(args.addon)
-    try:
-        manifest = read_manifest(root)
-    except SpecError as err:
-        return _report(err)
-    problems: list[tuple[str, str]] = []
-    for stack in manifest.stacks:
-        try:
-            validate_stack(manifest, stack)
-        except SpecError as err:
-            problems.extend(err.problems)
-    for profile in manifest.profiles:
-        try:
-            resolve_profile(profile, manifest.profiles, manifest.stacks, manifest.networks)
-        except SpecError as err:
-            problems.extend(err.problems)
-    if problems:
-        return _report(SpecError(problems, source=manifest.source))
-    print(f"{root}: addon '{manifest.name}' {manifest.version} is valid "
-          f"({len(manifest.networks)} networks, stacks: {', '.join(manifest.stacks)})")
+    report = validate_addon(addon_path(args.addon))
+    if not report.ok:
+        n = len(report.problems)
+        print(f"voicestack: {n} problem{'s' * (n != 1)}:", file=sys.stderr)
+        for line in report.text().splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    m = report.manifest
+    assert m is not None
+    spoke = f"; speaks: {report.spoke:.2f} s of audio from a probe" if report.spoke is not None else ""
+    print(f"{report.root}: addon '{m.name}' {m.version} is valid ({len(m.networks)} networks, stacks: "
+          f"{', '.join(m.stacks)}{spoke})")
     return 0
 
 
-def _report(err: SpecError) -> int:
-    """validate's finding: every problem on its own line, exit status 1."""
-    print(f"voicestack: {len(err.problems)} problem{'s' * (len(err.problems) != 1)}:", file=sys.stderr)
-    for line in str(err).splitlines():
-        print(f"  {line}", file=sys.stderr)
-    return 1
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from voicestack import assembly
     from voicestack.addon import read_manifest
-    from voicestack.voice import validate_stack
+    from voicestack.validate import inspect_networks, mel_stream
 
-    manifest = read_manifest(addon_path(args.addon))
-    spec, _ = validate_stack(manifest)
+    path = addon_path(args.addon)
+    manifest = read_manifest(path)
+    spec = assembly.plan(manifest, args.profile, stream=mel_stream(manifest)).spec
+    running = inspect_networks(path, args.profile) if args.profile else []
     info = {
         "name": manifest.name, "version": manifest.version, "language": manifest.language,
         "sample_rate": manifest.sample_rate, "architecture": manifest.architecture,
@@ -108,7 +93,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             for n in manifest.networks.values()
         },
         "stacks": list(manifest.stacks), "profiles": list(manifest.profiles),
+        "speakers": list(manifest.speakers), "assets": {a.name: a.path.name for a in manifest.assets.values()},
         "stack": spec.to_json(),
+        **({"profile": args.profile, "running": running} if args.profile else {}),
     }
     if args.json:
         print(json.dumps(info, indent=2, default=list, ensure_ascii=False))
@@ -124,8 +111,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"    in  {k}: {v['dtype']} {v['shape']}{feed}")
         for k, v in n["outputs"].items():
             print(f"    out {k}: {v['dtype']} {v['shape']}")
+    if manifest.speakers:
+        print(f"speakers: {', '.join(manifest.speakers)} (default {manifest.default_speaker})")
     print("stack:")
     _print_tree(spec.to_json(), "  ")
+    if running:
+        print(f"under profile '{args.profile}':")
+        for row in running:
+            where = row.get("device", "CPU")
+            shapes = row["shapes"] + (f" ({len(row['compiled'])} compiled sizes)" if row.get("compiled") else "")
+            print(f"  {row['addon']}/{row['network']}: {row['runtime']} on {where}, {shapes}")
     return 0
 
 

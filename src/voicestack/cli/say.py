@@ -43,6 +43,7 @@ def add_parser(sub: Any) -> None:
     say.add_argument("--profile", metavar="PROFILE",
                      help="a profile name (default, static, openvino, or the addon's own), "
                           "inline JSON ('{\"runtime\": ...}') or a JSON file")
+    say.add_argument("--speaker", help="a speaker of a multi-speaker voice (see `voicestack voices`)")
     say.add_argument("--length-scale", type=float, help="speaking time factor (>1 slower); default from the voice")
     say.add_argument("--noise-scale", type=float, help="voice variability (VITS noise); default from the voice")
     say.add_argument("--noise-w", type=float, help="duration variability; default from the voice")
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from voicestack.cli.phonemes import dry_run
 
-        return dry_run(args.voice, read_text(args.text))
+        return dry_run(args.voice, read_text(args.text), speaker=args.speaker)
     target = check_target(args)
     profile = parse_profile(args.profile)
     text = read_text(args.text)
@@ -187,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         voice = voicestack.load_voice(args.voice, profile=profile)
         enc = encoder(target.fmt, voice.sample_rate)
         chunks = voice.stream(text, length_scale=args.length_scale, noise_scale=args.noise_scale,
-                              noise_w=args.noise_w, seed=args.seed)
+                              noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
         audio = _with_progress(chunks, len(text)) if len(text) > 400 and sys.stderr.isatty() else \
             (c.audio for c in chunks)
         samples = _encode(out, audio, enc, target)

@@ -12,8 +12,8 @@ from typing import Any
 
 # (header, field) of the table; a voice's entry is a dict with these fields and more
 COLUMNS = [("NAME", "name"), ("LANGUAGE", "language"), ("ARCHITECTURE", "architecture"),
-           ("DESCRIPTION", "description")]
-DESCRIPTION_WIDTH = 70
+           ("SPEAKERS", "speakers"), ("DESCRIPTION", "description")]
+WIDTHS = {"speakers": 32, "description": 70}  # longer cells are cut (--json has them whole)
 
 
 def add_parser(sub: Any) -> None:
@@ -42,23 +42,29 @@ def describe(name: str, path: Path | None) -> dict[str, Any]:
         return entry
     entry.update(language=manifest.language, architecture=manifest.architecture,
                  sample_rate=manifest.sample_rate, version=manifest.version,
+                 speakers=list(manifest.speakers), default_speaker=manifest.default_speaker,
                  description=" ".join(manifest.description.split()))
     return entry
 
 
 def list_voices() -> tuple[list[dict[str, Any]], list[str]]:
     """(voices, warnings about the search path)."""
-    from voicestack.catalog import BUILTINS, ENV_PATH, VOCODER_BUILTINS, addon_dirs
+    from voicestack.catalog import ENV_PATH, addon_dirs, voice_names
 
     warnings = [f"{ENV_PATH}: {p} is not a directory" for p in os.environ.get(ENV_PATH, "").split(os.pathsep)
                 if p and not Path(p).is_dir()]
     found = addon_dirs()
-    names = sorted((set(BUILTINS) - VOCODER_BUILTINS) | set(found))
-    return [describe(n, found.get(n)) for n in names], warnings
+    return [describe(n, found.get(n)) for n in voice_names()], warnings
 
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return "" if value is None else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(voices, indent=2, ensure_ascii=False))
         return 0
     good = [v for v in voices if v["ok"]]
-    rows = [[str(v.get(key, "")) for _, key in COLUMNS] for v in good]
-    rows = [r[:-1] + [_cut(r[-1], DESCRIPTION_WIDTH)] for r in rows]
+    rows = [[_cut(_cell(v.get(key)), WIDTHS.get(key, 1000)) for _, key in COLUMNS] for v in good]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, (h, _) in enumerate(COLUMNS)]
     for row in [[h for h, _ in COLUMNS], *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

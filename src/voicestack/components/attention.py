@@ -42,7 +42,7 @@ from voicestack.blocks import Request, Stream
 from voicestack.components.base import CheckEnv
 from voicestack.components.decoders import AutoregressiveDecoder, AutoregressiveParams
 from voicestack.errors import VoicestackError
-from voicestack.registry import register
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 

@@ -1,40 +1,72 @@
-"""What every registered component shares: typed params, slots, check and build.
+"""What every registered block shares: typed params, slots, check and build.
 
-A component is a block class (SequenceBlock or StreamableBlock subclass) that also
-inherits :class:`Component`. It declares ``type_name``, a frozen ``Params``
+A component is a block class (a SequenceBlock or StreamableBlock subclass). It
+declares ``type_name``, a frozen ``Params``
 dataclass, its child ``slots``, and two class methods:
 
 * ``check(spec, env)``: validate against tensor contracts, before any weights load;
   returns the tensors it produces (SequenceBlock) or emits (StreamableBlock).
 * ``build(spec, children, ctx)``: instantiate (load sessions) once the tree is valid.
+
+It joins with one registration: ``@register`` (or an entry point in the group
+``voicestack.components``). :class:`BlockSpec` is the inert, parsed form of one stack
+node (``voicestack.spec`` parses JSON into it); :func:`check_block` and
+:func:`build_block` walk a tree of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from voicestack.blocks import Block, SequenceBlock, StreamableBlock
+from voicestack.blocks import Block, EmptyParams, Slot, StreamableBlock
+from voicestack.errors import SpecError
+from voicestack.registry import Family
+from voicestack.runtime import RuntimeConfig, SessionFactory
 from voicestack.tensors import TensorDecl
 
 if TYPE_CHECKING:
     from voicestack.addon import Manifest, NetworkDecl
-    from voicestack.runtime import SessionFactory
-    from voicestack.spec import BlockSpec
+
+
+# every block class is a component (see voicestack.blocks); the name stays for plugins
+Component = Block
+
+
+COMPONENTS: Family[Block] = Family("component", "voicestack.components", Block)
+register = COMPONENTS.register
 
 
 @dataclass(frozen=True)
-class EmptyParams:
-    """For components that take no parameters."""
+class BlockSpec:
+    """One node of a stack: its type, typed parameters, child specs and JSON path."""
+
+    type: str
+    params: Any  # an instance of the component's Params dataclass
+    children: Mapping[str, BlockSpec | tuple[BlockSpec, ...]] = field(default_factory=dict)
+    path: str = "stack"
+    name: str | None = None
+
+    @property
+    def component(self) -> Any:
+        return COMPONENTS.get(self.type, self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.name:
+            out["name"] = self.name
+        out.update({f.name: getattr(self.params, f.name) for f in dataclasses.fields(self.params)})
+        for slot, child in self.children.items():
+            out[slot] = [c.to_json() for c in child] if isinstance(child, tuple) else child.to_json()
+        return out
 
 
-@dataclass(frozen=True)
-class Slot:
-    kind: str  # "sequence" | "streamable"
-    many: bool = False
-    required: bool = True
+# A nested addon (a vocoder) checked or built by the one assembly path, with the same profile:
+# (addon name or path, stack name, stream tensors in, JSON path) -> emitted tensors / built block
+NestedCheck = Callable[[str, str, dict[str, TensorDecl], str], dict[str, TensorDecl]]
+NestedBuild = Callable[[str, str, str], StreamableBlock]
 
 
 @dataclass
@@ -46,6 +78,7 @@ class CheckEnv:
     stream: dict[str, TensorDecl] | None
     path: str = "stack"
     problems: list[tuple[str, str]] = field(default_factory=list)
+    nested: NestedCheck | None = None
 
     def at(self, path: str) -> CheckEnv:
         return dataclasses.replace(self, path=path)
@@ -84,12 +117,14 @@ class CheckEnv:
 
 @dataclass
 class BuildContext:
-    """What ``build`` gets: the manifest and a factory of runtime sessions (per profile)."""
+    """What ``build`` gets: the manifest, a session factory, the profile and the front-end."""
 
     manifest: Manifest
     sessions: SessionFactory
     profile: Any = None  # voicestack.profiles.Profile
+    frontend: Any = None  # voicestack.frontends.FrontEnd: where a piece of its ids may be cut
     names: set[str] = field(default_factory=set)  # block names given so far: each is unique
+    nested: NestedBuild | None = None
 
     def unique_name(self, name: str) -> str:
         """Block names key metrics and per-request state: two blocks never share one."""
@@ -100,29 +135,36 @@ class BuildContext:
         self.names.add(candidate)
         return candidate
 
-    def runtime_for(self, network: str) -> Any:
-        from voicestack.runtime import RuntimeConfig
-
+    def runtime_for(self, network: str) -> RuntimeConfig:
         return self.profile.runtime_for(network) if self.profile is not None else RuntimeConfig()
 
 
-class Component:
-    type_name: ClassVar[str] = ""
-    kind: ClassVar[str] = ""
-    Params: ClassVar[type] = EmptyParams
-    slots: ClassVar[Mapping[str, Slot]] = {}
+def check_block(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+    """Validate one node against its environment; returns what it produces or emits."""
+    result: dict[str, TensorDecl] = spec.component.check(spec, env.at(spec.path))
+    return result
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if issubclass(cls, SequenceBlock):
-            cls.kind = "sequence"
-        elif issubclass(cls, StreamableBlock):
-            cls.kind = "streamable"
 
-    @classmethod
-    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        raise NotImplementedError(f"{cls.__name__}.check")
+def check_stack(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
+    """Validate the whole tree; raise one SpecError listing every problem found."""
+    emitted = check_block(spec, env)
+    if env.problems:
+        raise SpecError(env.problems)
+    return emitted
 
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Block:
-        raise NotImplementedError(f"{cls.__name__}.build")
+
+def build_block(spec: BlockSpec, ctx: BuildContext) -> Block:
+    """Instantiate a node and, first, its children (one pass, top-down recursion)."""
+    cls = spec.component
+    children: dict[str, Any] = {}
+    for slot_name, child in spec.children.items():
+        children[slot_name] = (
+            [build_block(c, ctx) for c in child] if isinstance(child, tuple) else build_block(child, ctx)
+        )
+    block: Block = cls.build(spec, children, ctx)
+    block.name = ctx.unique_name(block.name)
+    return block
+
+
+__all__ = ["COMPONENTS", "BlockSpec", "BuildContext", "CheckEnv", "Component", "EmptyParams", "Slot", "build_block",
+           "check_block", "check_stack", "register"]

@@ -1,4 +1,4 @@
-"""The abstractions as stack types, and the encoder containers."""
+"""The abstractions' composites as stack types, and the encoder containers."""
 
 from __future__ import annotations
 
@@ -7,85 +7,29 @@ from typing import Any
 
 from voicestack.blocks import (
     ParallelSequenceBlockContainer,
+    Request,
     SequenceBlock,
     SequenceBlockContainer,
     StreamablePipeline,
     StreamableStack,
+    check_sequence,
 )
-from voicestack.components.base import BuildContext, CheckEnv, Component, Slot
+from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv
 from voicestack.components.network import NetworkCall, NetworkParams, check_renames, renamed_needs, renamed_outputs
-from voicestack.registry import register
-from voicestack.spec import BlockSpec, check_block
+from voicestack.components.base import register
+from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
-from voicestack.blocks import Request
+
+
+# the composites of voicestack.blocks, registered as they are
+register(StreamablePipeline)
+register(StreamableStack)
+register(SequenceBlockContainer)
+COMPONENTS.register(SequenceBlockContainer, "SequenceBlocks")  # the name stacks used before
 
 
 @register
-class Pipeline(StreamablePipeline, Component):
-    """StreamablePipeline: one SequenceBlock, then one StreamableBlock fed its tensors."""
-
-    type_name = "StreamablePipeline"
-    slots = {"sequence_block": Slot("sequence"), "streamable_block": Slot("streamable")}
-
-    @classmethod
-    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        seq = spec.children["sequence_block"]
-        produced = check_block(seq, env.with_(stream=None))  # type: ignore[arg-type]
-        return check_block(spec.children["streamable_block"], env.with_(tensors={**env.tensors, **produced}))  # type: ignore[arg-type]
-
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Pipeline:
-        return cls(children["sequence_block"], children["streamable_block"], spec.name or cls.type_name)
-
-
-@register
-class Stack(StreamableStack, Component):
-    """StreamableStack: a chain of StreamableBlocks."""
-
-    type_name = "StreamableStack"
-    slots = {"stack": Slot("streamable", many=True)}
-
-    @classmethod
-    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        stream = env.stream
-        for child in spec.children["stack"]:  # type: ignore[union-attr]
-            emitted = check_block(child, env.with_(stream=stream))
-            stream = emitted
-        return stream or {}
-
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Stack:
-        return cls(children["stack"], spec.name or cls.type_name)
-
-
-def _check_sequence(children: list[BlockSpec], env: CheckEnv) -> dict[str, TensorDecl]:
-    available = dict(env.tensors)
-    produced: dict[str, TensorDecl] = {}
-    for child in children:
-        out = check_block(child, env.with_(tensors=available, stream=None))
-        available.update(out)
-        produced.update(out)
-    return produced
-
-
-@register
-class SequenceBlocks(SequenceBlockContainer, Component):
-    """A SequenceBlockContainer of explicitly listed SequenceBlocks, run in order."""
-
-    type_name = "SequenceBlocks"
-    slots = {"blocks": Slot("sequence", many=True)}
-
-    @classmethod
-    def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        return _check_sequence(list(spec.children["blocks"]), env)  # type: ignore[arg-type]
-
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlocks:
-        return cls(children["blocks"], spec.name or cls.type_name)
-
-
-@register
-class Encoder(SequenceBlock, Component):
+class Encoder(SequenceBlock):
     """One network as a SequenceBlock: its inputs from earlier tensors or feeds."""
 
     type_name = "Encoder"
@@ -140,11 +84,12 @@ def encoder_specs(spec: BlockSpec, env_or_ctx: Any) -> list[BlockSpec]:
 
 
 @register
-class Encoders(SequenceBlockContainer, Component):
+class Encoders(SequenceBlockContainer):
     """All the addon's networks of a role (default ``encoder``), one Encoder each, in order."""
 
     type_name = "Encoders"
     Params = EncodersParams
+    slots = {}  # its children are the addon's networks of a role, not listed in the stack
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
@@ -152,7 +97,7 @@ class Encoders(SequenceBlockContainer, Component):
         if not children:
             env.error(f"addon '{env.manifest.name}' declares no network with role '{spec.params.role}'", "role")
             return {}
-        return _check_sequence(children, env)
+        return check_sequence(children, env)
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
@@ -171,11 +116,12 @@ class ParallelEncodersParams:
 
 
 @register
-class ParallelEncoders(ParallelSequenceBlockContainer, Component):
+class ParallelEncoders(ParallelSequenceBlockContainer):
     """Like Encoders, but independent encoders run at the same time on a thread pool."""
 
     type_name = "ParallelEncoders"
     Params = ParallelEncodersParams
+    slots = {}
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, Component
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.network import NetworkCall, check_renames, renamed_outputs
 from voicestack.errors import SpecError
-from voicestack.registry import register
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
@@ -94,7 +94,7 @@ class FrameBuffer:
 
 
 @register
-class Decoder(StreamableBlock, Component):
+class Decoder(StreamableBlock):
     type_name = "Decoder"
     Params = DecoderParams
 
@@ -212,7 +212,7 @@ class AutoregressiveParams:
 
 
 @register
-class AutoregressiveDecoder(StreamableBlock, Component):
+class AutoregressiveDecoder(StreamableBlock):
     """Steps a single-step network: each frame is made from the previous one.
 
     State tensors named in ``state`` are carried from step to step (zeros at first);

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, Component
-from voicestack.registry import register
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 
 
-class AudioEffect(StreamableBlock, Component):
+class AudioEffect(StreamableBlock):
     """Base for effects: override :meth:`apply` (one chunk in, one chunk out)."""
 
     key = "audio"

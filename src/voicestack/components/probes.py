@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, Component
-from voicestack.registry import register
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 
@@ -19,7 +19,7 @@ class TimingProbeParams:
 
 
 @register
-class TimingProbe(StreamableBlock, Component):
+class TimingProbe(StreamableBlock):
     """Records, per chunk, when it passed and how many steps it carried (request.events)."""
 
     type_name = "TimingProbe"

@@ -41,9 +41,10 @@ from voicestack.components.containers import (
 from voicestack.components.decoders import Decoder, DecoderParams, FrameBuffer
 from voicestack.components.network import NetworkCall, renamed_needs
 from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
-from voicestack.registry import register
+from voicestack.components.base import register
 from voicestack.runtime import Session
 from voicestack.runtime.static import GuardedSession, StaticShapeError, static_copy
+from voicestack.frontends.base import choose_cuts
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
@@ -68,9 +69,10 @@ class StaticNetworkCall(NetworkCall):
     """Calls a network through static copies, one per compiled size of dimension ``dim``."""
 
     def __init__(self, net: NetworkDecl, sessions: Mapping[int, GuardedSession], dim: str,
-                 inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+                 inputs: Mapping[str, str], outputs: Mapping[str, str],
+                 assets: Mapping[str, Any] | None = None) -> None:
         first = next(iter(sessions.values()))
-        super().__init__(net, first, inputs, outputs)
+        super().__init__(net, first, inputs, outputs, assets)
         self.sessions = dict(sessions)
         self.dim = dim
 
@@ -86,11 +88,17 @@ class StaticNetworkCall(NetworkCall):
             path = static_copy(net.path, shapes)
             session: Session = ctx.sessions.open(path, dataclasses.replace(config, static_shapes=shapes))
             sessions[size] = GuardedSession(session, shapes, net.name)
-        return cls(net, sessions, dim, params.inputs, params.outputs)
+        call = cls(net, sessions, dim, params.inputs, params.outputs, ctx.manifest.assets)
+        call.config, call.addon = config, ctx.manifest.name
+        return call
 
     @property
     def compiled(self) -> list[int]:
         return sorted(self.sessions)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "shapes": "static",
+                "compiled": [{k: list(v) for k, v in self.sessions[n].shapes.items()} for n in self.compiled]}
 
     def session_for(self, dims: Mapping[str, int]) -> Session:
         size = dims.get(self.dim)
@@ -122,7 +130,7 @@ def guards(block: Any) -> list[GuardedSession]:
         call = getattr(b, "call", None)
         if isinstance(call, StaticNetworkCall):
             found.extend(call.sessions.values())
-        for attr in ("blocks", "sequence_block", "streamable_block"):
+        for attr in ("blocks", "sequence_block", "streamable_block", "inner"):
             child = getattr(b, attr, None)
             for c in child if isinstance(child, list) else [child] if child is not None else []:
                 walk(c)
@@ -134,59 +142,11 @@ def guards(block: Any) -> list[GuardedSession]:
 # ---------------------------------------------------------------------------- splitting ids
 
 
-def boundary_ids(frontend: Mapping[str, Any]) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
-    """(word separators, phrase punctuation, padding ids) from the addon's front-end settings."""
-    table: dict[str, list[int]]
-    if isinstance(frontend.get("phoneme_id_map"), Mapping):
-        table = {k: list(v) for k, v in frontend["phoneme_id_map"].items()}
-    elif frontend.get("type") == "characters":
-        symbols = str(frontend.get("symbols", "abcdefghijklmnopqrstuvwxyz ,.!?'"))
-        table = {c: [i + 1] for i, c in enumerate(symbols)}
-        table.setdefault("_", [0])
-    else:
-        table = {}
-
-    def ids(chars: str) -> frozenset[int]:
-        return frozenset(i for c in chars for i in table.get(c, []))
-
-    return ids(" "), ids(",;:.!?"), ids("_")
-
-
-def split_points(ids: np.ndarray, limit: int, word: frozenset[int], phrase: frozenset[int],
-                 pad: frozenset[int]) -> tuple[list[tuple[int, int]], int]:
-    """Cut ``ids`` into [start, end) parts of at most ``limit`` ids.
-
-    A cut goes after a word separator (and the padding ids after it); one after phrase
-    punctuation is preferred when it keeps the part at least a third of ``limit`` long.
-    Returns the parts and how many cuts had to fall inside a word (no separator in reach).
-    """
-    n = len(ids)
-    cuts: list[tuple[int, int]] = []  # (position the next part starts at, priority)
-    for i, v in enumerate(ids):
-        if int(v) in word:
-            j = i + 1
-            while j < n and int(ids[j]) in pad:
-                j += 1
-            k = i - 1
-            while k >= 0 and int(ids[k]) in pad:
-                k -= 1
-            cuts.append((j, 2 if k >= 0 and int(ids[k]) in phrase else 1))
-    parts: list[tuple[int, int]] = []
-    start, forced = 0, 0
-    while n - start > limit:
-        reach = [(c, p) for c, p in cuts if start < c <= start + limit and c < n]
-        phrases = [c for c, p in reach if p == 2 and c - start >= limit // 3]
-        words = [c for c, _ in reach]
-        if phrases:
-            cut = phrases[-1]
-        elif words:
-            cut = words[-1]
-        else:
-            cut, forced = start + limit, forced + 1
-        parts.append((start, cut))
-        start = cut
-    parts.append((start, n))
-    return parts, forced
+def split_points(ids: np.ndarray, limit: int, frontend: Any) -> tuple[list[tuple[int, int]], int]:
+    """Cut ``ids`` into [start, end) parts of at most ``limit`` ids where the front-end
+    allows (after a phrase break, else between words); see ``frontends.choose_cuts``."""
+    cuts = frontend.cut_points([int(v) for v in ids]) if frontend is not None else []
+    return choose_cuts(len(ids), cuts, limit)
 
 
 # ---------------------------------------------------------------------------- encoders
@@ -231,10 +191,10 @@ class StaticEncodersMixin:
     blocks: list[SequenceBlock]
     name: str
 
-    def setup(self, nets: list[NetworkDecl], buckets: Iterable[int], frontend: Mapping[str, Any]) -> None:
+    def setup(self, nets: list[NetworkDecl], buckets: Iterable[int], frontend: Any) -> None:
         self.nets = nets
         self.buckets = tuple(sorted(set(buckets)))
-        self.word, self.phrase, self.pad = boundary_ids(frontend)
+        self.frontend = frontend  # it owns where its ids may be cut
         self.trim: dict[str, list[int]] = {}  # output tensor -> axes of length T
         self.noise: list[tuple[str, str, TensorDecl, str]] = []  # (block name, input, decl, dim)
         for block, net in zip(self.blocks, nets, strict=True):
@@ -254,7 +214,7 @@ class StaticEncodersMixin:
         if LENGTHS in tensors:
             real = min(real, int(np.asarray(tensors[LENGTHS]).reshape(-1)[0]))
         flat = ids.reshape(-1)[:real]
-        parts, forced = split_points(flat, self.buckets[-1], self.word, self.phrase, self.pad)
+        parts, forced = split_points(flat, self.buckets[-1], self.frontend)
         counters = stats(request)
         if forced:
             request.events.append({"block": self.name, "event": "split_inside_word", "count": forced})
@@ -351,7 +311,7 @@ class StaticEncoders(_StaticEncodersComponent, Encoders):
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
         blocks, nets = _static_children(spec, ctx)
         block = cls(blocks, spec.name or cls.type_name)
-        block.setup(nets, spec.params.buckets, ctx.manifest.frontend)
+        block.setup(nets, spec.params.buckets, ctx.frontend)
         return block
 
 
@@ -371,7 +331,7 @@ class StaticParallelEncoders(_StaticEncodersComponent, ParallelEncoders):
         blocks, nets = _static_children(spec, ctx)
         needs = [frozenset(renamed_needs(net, {})) for net in nets]
         block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
-        block.setup(nets, spec.params.buckets, ctx.manifest.frontend)
+        block.setup(nets, spec.params.buckets, ctx.frontend)
         return block
 
     def describe(self) -> dict[str, Any]:
@@ -509,5 +469,5 @@ class StaticDecoder(Decoder):
         return {**super().describe(), "windows": list(self.params.windows), "context": self.params.context}
 
 
-__all__ = ["StaticDecoder", "StaticEncoders", "StaticNetworkCall", "StaticParallelEncoders", "boundary_ids",
+__all__ = ["StaticDecoder", "StaticEncoders", "StaticNetworkCall", "StaticParallelEncoders",
            "guards", "split_points", "stats"]

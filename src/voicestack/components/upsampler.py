@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, Component
-from voicestack.registry import register
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 
@@ -40,7 +40,7 @@ def durations_to_index(durations: np.ndarray) -> np.ndarray:
 
 
 @register
-class Upsampler(StreamableBlock, Component):
+class Upsampler(StreamableBlock):
     type_name = "Upsampler"
     Params = UpsamplerParams
 

@@ -24,12 +24,12 @@ import numpy as np
 
 from voicestack.addon import Manifest
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, Component
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.decoders import FrameBuffer
 from voicestack.dsp.mel import MelSettings, frame_padding, mel_filterbank
 from voicestack.dsp.mel import window as stft_window
-from voicestack.errors import AddonNotFound, SpecError
-from voicestack.registry import register
+from voicestack.errors import SpecError
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 
@@ -124,7 +124,7 @@ class GriffinLimParams:
 
 
 @register
-class GriffinLim(StreamableBlock, Component):
+class GriffinLim(StreamableBlock):
     """Mel -> audio with no weights; settings from the addon's ``mel`` (or given by a Vocoder)."""
 
     type_name = "GriffinLim"
@@ -229,21 +229,13 @@ class VocoderParams:
     context: int = 16  # griffin-lim only
 
 
-def resolve_vocoder(name: str) -> Manifest:
-    """A vocoder addon's manifest, by name (search path, built-ins) or path. Loads no weights."""
-    from voicestack.addon import read_manifest
-    from voicestack.catalog import resolve
-
-    return read_manifest(resolve(name))
-
-
 def mel_mismatch(model: Manifest, model_mel: MelSettings, vocoder: str, voc_mel: MelSettings) -> list[str]:
     return [f"mel model '{model.name}' has {key} {a}, vocoder '{vocoder}' has {b}"
             for key, a, b in model_mel.differences(voc_mel)]
 
 
 @register
-class Vocoder(StreamableBlock, Component):
+class Vocoder(StreamableBlock):
     """Runs a vocoder addon (its own networks and stack) on this addon's mel stream."""
 
     type_name = "Vocoder"
@@ -273,8 +265,6 @@ class Vocoder(StreamableBlock, Component):
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
-        from voicestack.spec import check_block, parse_stack
-
         p = spec.params
         model_mel = manifest_mel(env.manifest, env, f"Vocoder '{p.addon}'")
         if p.addon == GRIFFIN_LIM:
@@ -285,45 +275,25 @@ class Vocoder(StreamableBlock, Component):
                 env.error(str(err))
                 return {}
             return GriffinLim.check_with(gl, model_mel, gl_env)
+        got = env.require(p.input, None, f"Vocoder '{p.addon}'", stream=True)
+        if got is None or env.nested is None:
+            if env.nested is None:
+                env.error("a Vocoder needs the assembly (voicestack.assembly.plan) to check its addon")
+            return {}
         try:
-            voc = resolve_vocoder(p.addon)
-        except AddonNotFound as err:
-            env.error(f"vocoder addon: {err}", "addon")
-            return {}
-        except SpecError as err:
-            env.error(f"vocoder addon '{p.addon}' is invalid: {err}", "addon")
-            return {}
-        voc_mel = manifest_mel(voc, env, f"vocoder '{voc.name}'")
-        if model_mel is None or voc_mel is None:
-            return {}
-        problems = mel_mismatch(env.manifest, model_mel, voc.name, voc_mel)
-        for message in problems:
-            env.error(message, "addon")
-        if problems:
-            return {}
-        if p.stack not in voc.stacks:
-            env.error(f"vocoder '{voc.name}' has no stack '{p.stack}' (it has: {', '.join(voc.stacks)})", "stack")
-            return {}
-        got = env.require(p.input, TensorDecl("float32", (1, voc_mel.n_mels, "F")), f"Vocoder '{voc.name}'", stream=True)
-        if got is None:
-            return {}
-        path = f"{env.path}<{voc.name}>.{'stack' if p.stack == 'default' else 'stacks.' + p.stack}"
-        try:
-            inner = parse_stack(voc.stacks[p.stack], path)
+            inner = env.nested(p.addon, p.stack, {"mel": got}, env.path)
         except SpecError as err:
             env.problems.extend(err.problems)
             return {}
-        inner_env = CheckEnv(voc, {}, {"mel": got}, path)
-        emitted = check_block(inner, inner_env)
-        env.problems.extend(inner_env.problems)
-        if "audio" not in emitted and not inner_env.problems:
-            env.error(f"vocoder '{voc.name}' stack emits {', '.join(emitted) or 'nothing'}, expected 'audio'")
+        voc_mel = manifest_mel(inner.manifest, env, f"vocoder '{inner.manifest.name}'")
+        if model_mel is not None and voc_mel is not None:
+            for message in mel_mismatch(env.manifest, model_mel, inner.manifest.name, voc_mel):
+                env.error(message, "addon")
+        emitted: dict[str, TensorDecl] = inner.emitted
         return emitted
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Vocoder:
-        from voicestack.spec import build_block, parse_stack
-
         p = spec.params
         name = spec.name or cls.type_name
         if p.addon == GRIFFIN_LIM:
@@ -331,59 +301,9 @@ class Vocoder(StreamableBlock, Component):
             assert settings is not None  # check() refused it otherwise
             gl = GriffinLim(cls._gl_params(p), settings, GRIFFIN_LIM)
             return cls(p, gl, GRIFFIN_LIM, name)
-        voc = resolve_vocoder(p.addon)
-        inner_spec = parse_stack(voc.stacks[p.stack], f"{spec.path}<{voc.name}>.stack")
-        inner = build_block(inner_spec, BuildContext(voc, ctx.sessions, None))
-        assert isinstance(inner, StreamableBlock)
-        return cls(p, inner, voc.name, name)
+        assert ctx.nested is not None, "a Vocoder is built by voicestack.assembly.build"
+        inner = ctx.nested(p.addon, p.stack, spec.path)
+        return cls(p, inner, p.addon, name)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "addon": self.vocoder_name, "stack": self.inner.describe()}
-
-
-def vocoder_block(addon: str | Manifest, model_mel: MelSettings | Mapping[str, Any] | None = None,
-                  **params: Any) -> StreamableBlock:
-    """A checked, built ``Vocoder`` block for a mel stream with ``model_mel`` settings.
-
-    For tools and tests that have mels but no mel model addon (resynthesis, evaluation).
-    """
-    from pathlib import Path
-
-    from voicestack.runtime import SessionFactory
-    from voicestack.spec import build_block, check_stack, parse_stack
-
-    settings = model_mel if isinstance(model_mel, MelSettings) else MelSettings.from_json(dict(model_mel or {}))
-    host = Manifest(name="mel input", version="0", language="", sample_rate=settings.sample_rate, architecture="mel",
-                    root=Path("."), frontend={"type": "ids"}, inference={}, networks={}, stacks={}, profiles={},
-                    raw={"mel": settings.to_json()})
-    name = addon if isinstance(addon, str) else str(addon.root)
-    spec = parse_stack({"type": "Vocoder", "addon": name, **params}, "vocoder")
-    env = CheckEnv(host, {}, {"mel": TensorDecl("float32", (1, settings.n_mels, "F"))}, "vocoder")
-    check_stack(spec, env)
-    from voicestack.components.base import BuildContext as _BC
-
-    block = build_block(spec, _BC(host, SessionFactory(), None))
-    assert isinstance(block, StreamableBlock)
-    return block
-
-
-def validate_vocoder(manifest: Manifest, stack_name: str = "default") -> dict[str, TensorDecl]:
-    """Check a vocoder addon's stack as it will run: fed a ``mel`` stream of its own settings.
-
-    (A vocoder addon is not a voice: its stack starts from mel, not from text.)
-    """
-    from voicestack.spec import check_stack, parse_stack
-
-    settings = manifest_mel(manifest)
-    if settings is None:
-        raise SpecError.at("mel", "a vocoder addon must declare its mel settings", source=manifest.source)
-    path = "stack" if stack_name == "default" else f"stacks.{stack_name}"
-    env = CheckEnv(manifest, {}, {"mel": TensorDecl("float32", (1, settings.n_mels, "F"))}, path)
-    try:
-        emitted = check_stack(parse_stack(manifest.stacks[stack_name], path), env)
-    except SpecError as err:
-        raise SpecError(err.problems, source=manifest.source) from None
-    if "audio" not in emitted:
-        raise SpecError.at(path, f"a vocoder stack must emit 'audio'; it emits {', '.join(emitted) or 'nothing'}",
-                           source=manifest.source)
-    return emitted

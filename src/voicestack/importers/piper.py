@@ -44,9 +44,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,8 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestack.errors import VoicestackError
+from voicestack.onnxtools import declare, extract, rename
+from voicestack.onnxtools import save as onnx_save
 
 _log = logging.getLogger(__name__)
 
@@ -509,33 +510,8 @@ def _load_model(model: Path) -> Any:
     return proto
 
 
-def _rename(model: Any, mapping: Mapping[str, str]) -> None:
-    graph = model.graph
-    for node in graph.node:
-        for seq in (node.input, node.output):
-            for k, name in enumerate(seq):
-                if name in mapping:
-                    seq[k] = mapping[name]
-    for vi in (*graph.input, *graph.output):
-        if vi.name in mapping:
-            vi.name = mapping[vi.name]
-    del graph.value_info[:]  # stale intermediate shapes (symbolic batch dims); runtimes re-infer
 
 
-def _declare(model: Any, io: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
-    """Replace the graph's input/output declarations by the clean contract `io`."""
-    from onnx import TensorProto, helper
-
-    elem = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64}
-    for field_name in ("input", "output"):
-        seq = getattr(model.graph, field_name)
-        decls = io[field_name + "s"]
-        kept = [vi.name for vi in seq]
-        if sorted(kept) != sorted(decls):
-            raise AssertionError(f"{field_name}s {kept} != {list(decls)}")  # our own bug
-        del seq[:]
-        for name, decl in decls.items():
-            seq.append(helper.make_tensor_value_info(name, elem[decl["dtype"]], list(decl["shape"])))
 
 
 def _const(name: str, values: list[int]) -> Any:
@@ -608,7 +584,7 @@ def _symbolic(shapes: list[tuple[int, ...]], lengths: list[int], name: str) -> l
 def _probe_encoder(proto: Any, cuts: _Cuts) -> tuple[int, list[list[int | str]]]:
     """Run the encoder part (random nodes still inside) on two lengths: channels, noise shapes."""
     likes = [n.input[0] if n.op_type.endswith("Like") else n.output[0] for n in cuts.dp_noise]
-    probe = _extract(proto, [cuts.ids, cuts.lengths, cuts.scales], [cuts.m_p, *likes])
+    probe = extract(proto, [cuts.ids, cuts.lengths, cuts.scales], [cuts.m_p, *likes])
     session = _session(probe)
     lengths = [5, 8]
     runs = []
@@ -655,29 +631,8 @@ def _hop_length(decoder: Any, channels: int) -> int:
     return hop
 
 
-def _extract(model: Any, inputs: list[str], outputs: list[str]) -> Any:
-    """onnx.utils.Extractor, tolerating cut tensors with no value_info (declared later)."""
-    from onnx import ValueInfoProto
-    from onnx.utils import Extractor
-
-    extractor = Extractor(model)
-    for name in (*inputs, *outputs):
-        if name not in extractor.value_infos:
-            extractor.value_infos[name] = ValueInfoProto(name=name)
-    return extractor.extract_model(inputs, outputs)
 
 
-def _write_atomic(model: Any, path: Path) -> None:
-    """Write beside the target then rename, so a failure never leaves half a network."""
-    import onnx
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
@@ -722,13 +677,13 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
     enc_src.graph.node.extend(kept_nodes)
     for n in cuts.dp_noise:
         enc_src.graph.input.append(onnx.helper.make_tensor_value_info(n.output[0], onnx.TensorProto.FLOAT, None))
-    encoder = _extract(
+    encoder = extract(
         enc_src,
         [cuts.ids, cuts.lengths, cuts.scales, *(n.output[0] for n in cuts.dp_noise)],
         [cuts.m_p, cuts.logs_p, cuts.x_mask, cuts.w_ceil],
     )
     del enc_src
-    _rename(
+    rename(
         encoder,
         {
             cuts.ids: "input",
@@ -755,17 +710,17 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
             "w_ceil": {"dtype": "float32", "shape": [1, 1, "T"]},
         },
     }
-    _declare(encoder, encoder_io)
+    declare(encoder, encoder_io)
 
     # Decoder: z_p (and the frame mask, folded to ones) -> audio.
-    decoder = _extract(proto, [cuts.z_p, cuts.y_mask], [cuts.audio])
-    _rename(decoder, {cuts.z_p: "z_p", cuts.audio: "audio"})
+    decoder = extract(proto, [cuts.z_p, cuts.y_mask], [cuts.audio])
+    rename(decoder, {cuts.z_p: "z_p", cuts.audio: "audio"})
     _fold_y_mask(decoder, cuts.y_mask, "z_p")
     decoder_io: dict[str, Any] = {
         "inputs": {"z_p": {"dtype": "float32", "shape": [1, channels, "F"]}},
         "outputs": {"audio": {"dtype": "float32", "shape": [1, 1, "S"]}},
     }
-    _declare(decoder, decoder_io)
+    declare(decoder, decoder_io)
     del proto, g
 
     for net in (encoder, decoder):
@@ -775,8 +730,8 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder_path, decoder_path = out_dir / ENCODER_FILE, out_dir / DECODER_FILE
-    _write_atomic(encoder, encoder_path)
-    _write_atomic(decoder, decoder_path)
+    onnx_save(encoder, encoder_path)
+    onnx_save(decoder, decoder_path)
     return PiperSplit(
         encoder_path=encoder_path,
         decoder_path=decoder_path,
@@ -864,6 +819,7 @@ def import_piper(model: Path, config: Path | None, out_dir: Path, name: str | No
     import tempfile
 
     from voicestack.addon import read_manifest, write_manifest
+    from voicestack.importers.vits import split_vits_decoder
 
     model, out_dir = Path(model), Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -873,8 +829,6 @@ def import_piper(model: Path, config: Path | None, out_dir: Path, name: str | No
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         split = split_piper(model, config, tmp)
-        from voicestack.builtins_mel import split_vits_decoder
-
         channels = int(split.decoder_io["inputs"]["z_p"]["shape"][1])
         split_vits_decoder(split.decoder_path, tmp, channels)  # flow.onnx + hifigan.onnx
         split.decoder_path.unlink()

@@ -1,37 +1,52 @@
-"""OpenVINO sessions: compile a network for a device (CPU by default).
+"""OpenVINO: compile a network for a device (CPU by default; GPU/NPU where present).
 
-* Static shapes when the profile says so (``RuntimeConfig.static_shapes``: the model is
-  reshaped before compiling, one compile per shape), dynamic otherwise.
-* ``INFERENCE_PRECISION_HINT`` comes from the profile and defaults to ``f32``: on CPUs
-  reporting BF16 OpenVINO would otherwise run in bfloat16, which costs the decoder
-  most of its accuracy and changes rounded durations (FACTS.md).
-* Compiled blobs are cached under ``catalog.cache_dir() / "openvino"`` (or the
-  profile's ``cache_dir``) so restarts compile faster.
+* Static shapes when the profile says so (the model is reshaped before compiling, one
+  compile per shape), dynamic otherwise.
+* ``precision`` (``INFERENCE_PRECISION_HINT``) defaults to ``f32``: on CPUs reporting
+  BF16 OpenVINO would otherwise run in bfloat16, which costs the decoder most of its
+  accuracy and changes rounded durations (FACTS.md).
+* Compiled blobs are cached under ``<cache>/openvino`` so restarts compile faster.
 
 Noise never runs inside the graphs (the framework feeds it), so both runtimes agree.
+``openvino`` is imported only when a profile chooses this runtime.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import openvino as ov
 
-from voicestack.errors import RuntimeUnavailable
-from voicestack.runtime import RuntimeConfig
+from voicestack.errors import NetworkLoadError, RuntimeUnavailable
+from voicestack.onnxtools import graph_io
+from voicestack.params import limits
+from voicestack.paths import cache_dir
+from voicestack.runtime.base import Runtime, Session
 
-_core: ov.Core | None = None
+
+@dataclass(frozen=True)
+class OvOptions:
+    device: str = field(default="CPU", metadata=limits(nonempty=True))
+    threads: int = field(default=0, metadata=limits(lo=0, hi=1024))
+    precision: Literal["f32", "f16", "bf16"] = "f32"
+    performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+
+
+_core: Any = None
 _core_lock = threading.Lock()
 
 
-def core() -> ov.Core:
+def core() -> Any:
     global _core
     with _core_lock:
         if _core is None:
+            import openvino as ov
+
             _core = ov.Core()
         return _core
 
@@ -40,42 +55,63 @@ def available_devices() -> list[str]:
     return list(core().available_devices)
 
 
-def _device_ok(device: str) -> bool:
+def device_ok(device: str) -> bool:
     base = device.split(".")[0]
     if base in ("AUTO", "MULTI", "HETERO"):
         return True
     return device in available_devices() or base in {d.split(".")[0] for d in available_devices()}
 
 
+class OpenVino(Runtime):
+    """OpenVINO compiled models, static or dynamic shapes, on any OpenVINO device."""
+
+    name = "openvino"
+    Options = OvOptions
+    install_hint = "pip install 'voicestack[openvino]'"
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if importlib.util.find_spec("openvino") is None:
+            return f"runtime 'openvino' is not installed; install it with: {cls.install_hint}"
+        return None
+
+    @classmethod
+    def check(cls, options: Any, path: str, problems: list[tuple[str, str]]) -> None:
+        if not device_ok(options.device):
+            problems.append((f"{path}.device", f"OpenVINO device {options.device!r} is not available here "
+                             f"(available: {', '.join(available_devices())})"))
+
+    @classmethod
+    def open(cls, path: Path, options: Any, static_shapes: Mapping[str, tuple[int, ...]] | None) -> Session:
+        return OvSession(path, options, static_shapes)
+
+
 class OvSession:
-    def __init__(self, path: Path, config: RuntimeConfig) -> None:
-        if not _device_ok(config.device):
-            raise RuntimeUnavailable(
-                f"OpenVINO device {config.device!r} is not available here (available: {', '.join(available_devices())})"
-            )
+    def __init__(self, path: Path, options: OvOptions, static_shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+        import openvino as ov
+
+        if not device_ok(options.device):
+            raise RuntimeUnavailable(f"OpenVINO device {options.device!r} is not available here "
+                                     f"(available: {', '.join(available_devices())})")
         self.path = Path(path)
         self.nbytes = self.path.stat().st_size
-        self.config = config
-        model = core().read_model(str(path))
-        if config.static_shapes:
-            model.reshape({name: ov.PartialShape(list(dims)) for name, dims in config.static_shapes.items()})
-        from voicestack.catalog import cache_dir
-
+        try:
+            model = core().read_model(str(path))
+            if static_shapes:
+                model.reshape({name: ov.PartialShape(list(dims)) for name, dims in static_shapes.items()})
+        except Exception as err:  # OpenVINO raises RuntimeError and its own types
+            raise NetworkLoadError(f"OpenVINO cannot load network '{self.path.name}': {err}") from err
         props: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": config.precision,
-            "CACHE_DIR": str(Path(config.cache_dir) if config.cache_dir else cache_dir() / "openvino"),
-            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": options.precision,
+            "CACHE_DIR": str(cache_dir() / "openvino"),
+            "PERFORMANCE_HINT": options.performance_hint,
         }
-        if config.threads:
-            props["INFERENCE_NUM_THREADS"] = int(config.threads)
-        self._compiled = core().compile_model(model, config.device, props)
-        from voicestack.addon import graph_io
-
+        if options.threads:
+            props["INFERENCE_NUM_THREADS"] = int(options.threads)
+        self._compiled = core().compile_model(model, options.device, props)
         ins, outs = graph_io(self.path)
-        graph_inputs, graph_outputs = set(ins), set(outs)
-        self.input_names = [_graph_name(p, graph_inputs) for p in self._compiled.inputs]
-        self.output_names = [_graph_name(p, graph_outputs) for p in self._compiled.outputs]
-        self.static_shapes = dict(config.static_shapes or {})
+        self.input_names = [_graph_name(p, set(ins)) for p in self._compiled.inputs]
+        self.output_names = [_graph_name(p, set(outs)) for p in self._compiled.outputs]
         self._local = threading.local()  # one infer request per thread
 
     def _request(self) -> Any:

@@ -16,8 +16,6 @@ those networks from the addon's dynamic ones, once, and caches them:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from voicestack.errors import VoicestackError
-from voicestack.runtime import Session, content_key
+from voicestack.onnxtools import save as onnx_save
+from voicestack.paths import cache_dir, content_key
+from voicestack.runtime.base import Session
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -41,8 +41,6 @@ def shape_tag(shapes: Shapes) -> str:
 
 
 def static_dir() -> Path:
-    from voicestack.catalog import cache_dir
-
     return cache_dir() / "static"
 
 
@@ -69,18 +67,7 @@ def static_copy(path: Path, shapes: Shapes, cache: Path | None = None) -> Path:
     with lock:
         if target.is_file():
             return target
-        model = _fixed(path, shapes)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".onnx", dir=out_dir)
-        os.close(fd)
-        try:
-            import onnx
-
-            onnx.save(model, tmp)
-            os.replace(tmp, target)  # atomic: a half-written copy never appears
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        onnx_save(_fixed(path, shapes), target)  # atomic: a half-written copy never appears
     return target
 
 

@@ -68,7 +68,7 @@ class VoiceCatalog:
     def names(self) -> list[str]:
         names = set(self.addons())
         if self.builtins:
-            names |= set(catalog.BUILTINS)
+            names |= {n for n, b in catalog.BUILTINS.items() if b.kind == "voice"}  # never a vocoder
         return sorted(names)
 
     def path(self, name: str) -> Path:

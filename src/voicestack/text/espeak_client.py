@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import logging
 import os
 import queue
 import shutil
@@ -33,6 +34,7 @@ START_TIMEOUT = 20.0
 # at worst here, so this is generous), so that a hang never blocks forever.
 BASE_TIMEOUT = 10.0
 SECONDS_PER_CHAR = 0.002
+_LOGGER = logging.getLogger(__name__)
 SEPARATOR = "\u2016"  # between phonemes in the worker's output; never a phoneme
 
 
@@ -41,14 +43,10 @@ class EspeakError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("VOICESTACK_CACHE_DIR")
-    if env:
-        return Path(env)
-    try:
-        import platformdirs
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
-        return Path.home() / ".cache" / "voicestack"
-    return Path(platformdirs.user_cache_dir("voicestack"))
+    """voicestack's cache (``VOICESTACK_CACHE``), where the espeak data dir is assembled."""
+    from voicestack.paths import cache_dir as voicestack_cache
+
+    return voicestack_cache()
 
 
 def _loader() -> tuple[str, Path]:
@@ -74,7 +72,18 @@ def espeak_data_dir() -> Path:
     target = cache_dir() / f"espeak-ng-data-{digest.hexdigest()[:16]}"
     if (target / "phontab").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(target.parent, os.W_OK):
+            raise PermissionError(f"{target.parent} is not writable")
+    except OSError as err:
+        # a read-only home: assemble it where this process may write, once per process
+        fallback = Path(tempfile.gettempdir()) / f"voicestack-{os.getuid()}"
+        _LOGGER.warning("cache %s is not writable (%s); using %s", target.parent, err, fallback)
+        target = fallback / target.name
+        if (target / "phontab").exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=".espeak-ng-data-", dir=target.parent))
     try:
         for entry in stock.iterdir():

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from voicestack.errors import SpecError
-from voicestack.registry import REGISTRY, Registry
+from voicestack.components.base import COMPONENTS as REGISTRY
+from voicestack.blocks import Block
+from voicestack.registry import Family, PluginError
 from voicestack.testing import run_stack
 
 
@@ -63,14 +65,36 @@ def test_entry_point_component_is_usable_by_name(tmp_path: Path, tiny_duration: 
         inverted = run_stack(tiny_duration, tensors, stack=stack, seed=1).joined()
         np.testing.assert_allclose(inverted, plain * -0.5, rtol=1e-6)
     finally:
-        REGISTRY._types.pop("Invert", None)
+        REGISTRY.unregister("Invert")
         sys.modules.pop("vs_test_plugin", None)
 
 
 def test_registering_a_name_twice_is_refused() -> None:
     from voicestack.components.effects import Gain, Limiter
 
-    reg = Registry()
+    reg = Family("component", "test.group", Block)
     reg.register(Gain)
     with pytest.raises(ValueError, match="already registered"):
         reg.register(Limiter, "Gain")
+
+
+def test_a_plugin_that_fails_registers_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _make_plugin(tmp_path)
+    dist = tmp_path / "vs_test_plugin-1.0.dist-info" / "entry_points.txt"
+    dist.write_text("[voicestack.components]\nInvert = vs_test_plugin:Invert\nBroken = vs_test_plugin:NoSuchThing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(PluginError, match="'Broken'.*failed to load"):
+            REGISTRY.load_entry_points()
+        assert "Invert" not in REGISTRY  # the good one before it was not registered either
+    finally:
+        REGISTRY.unregister("Invert")
+        sys.modules.pop("vs_test_plugin", None)
+
+
+def test_composites_are_the_classes_the_json_names() -> None:
+    from voicestack.blocks import SequenceBlockContainer, StreamablePipeline, StreamableStack
+
+    assert REGISTRY.get("StreamablePipeline", "") is StreamablePipeline
+    assert REGISTRY.get("StreamableStack", "") is StreamableStack
+    assert REGISTRY.get("SequenceBlockContainer", "") is SequenceBlockContainer

@@ -18,7 +18,7 @@ from voicestack.errors import SpecError, SynthesisCancelled
 from voicestack.testing import build_stack, run_stack, snr_db
 from voicestack.voice import Voice
 
-DATA = Path(__file__).parent / "data" / "tiny_attention"
+DATA = Path(__file__).parents[1] / "data" / "tiny_attention"
 TEXT = "hello there, how are you today? fine, thanks."
 
 
@@ -112,11 +112,10 @@ def test_streamed_audio_equals_whole_utterance() -> None:
     whole_stack[0]["streamable_block"]["stack"][1].update(first_window=100000, max_window=100000)
     block = build_stack(DATA, whole_stack)
     parts = []
-    for piece, ids in enumerate(voice.frontend.pieces(TEXT)):
+    for number, piece in enumerate(voice.frontend.pieces(TEXT)):
         req = voice.request(seed=3)
-        req.piece = piece
-        chunks = list(block.stream(None, {"input": np.array([ids], np.int64),
-                                          "input_lengths": np.array([len(ids)], np.int64)}, req))
+        req.piece = number
+        chunks = list(block.stream(None, dict(piece.tensors), req))
         assert len(chunks) == 1
         parts.append(chunks[0]["audio"].reshape(-1))
     whole = np.clip(np.concatenate(parts), -1, 1)

@@ -171,7 +171,7 @@ def test_nothing_is_unpickled_anywhere() -> None:
     """Addons load without pickle: no pickle, torch.load or allow_pickle in the package."""
     import re
 
-    src = Path(__file__).resolve().parents[1] / "src" / "voicestack"
+    src = Path(__file__).resolve().parents[2] / "src" / "voicestack"
     pattern = re.compile(r"\bimport pickle\b|\bpickle\.loads?\(|torch\.load\(|allow_pickle\s*=\s*True|\bdill\b|joblib\.load")
     offenders = [f"{p}:{i}" for p in src.rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
                  if pattern.search(line)]

@@ -60,7 +60,7 @@ def test_nothing_runs_before_the_first_pull(tiny_duration: Path) -> None:
 
 @pytest.mark.parametrize("addon", ["tiny_duration", "tiny_autoregressive"])
 def test_streamed_equals_whole_utterance(addon: str, request: pytest.FixtureRequest) -> None:
-    path = Path(__file__).parent / "data" / addon
+    path = Path(__file__).parents[1] / "data" / addon
     voice = Voice.load(path)
     streamed = np.concatenate([c.audio for c in voice.stream(TEXT, seed=5)])
     # one big window = whole-utterance decoding
@@ -68,13 +68,11 @@ def test_streamed_equals_whole_utterance(addon: str, request: pytest.FixtureRequ
     dec = manifest["stack"][0]["streamable_block"]["stack"][1]
     dec.update(first_window=100000, max_window=100000)
     block = build_stack(path, manifest["stack"])
-    inputs_text = [s for s in voice.frontend.pieces(TEXT)]
     parts = []
-    for piece, ids in enumerate(inputs_text):
+    for number, piece in enumerate(voice.frontend.pieces(TEXT)):
         req = voice.request(seed=5)
-        req.piece = piece
-        tensors = {"input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64)}
-        chunks = list(block.stream(None, tensors, req))
+        req.piece = number
+        chunks = list(block.stream(None, dict(piece.tensors), req))
         assert len(chunks) == 1
         parts.append(chunks[0]["audio"].reshape(-1))
     whole = np.clip(np.concatenate(parts), -1, 1)

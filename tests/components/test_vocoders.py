@@ -11,7 +11,8 @@ import pytest
 from voicestack.addon import read_manifest, write_manifest
 from voicestack.blocks import Request
 from voicestack.components.base import CheckEnv
-from voicestack.components.vocoders import vocoder_block
+from voicestack.assembly import plan
+from voicestack.assembly import vocoder as vocoder_block
 from voicestack.dsp import MelSettings, log_mel, mel_filterbank
 from voicestack.errors import SpecError
 from voicestack.spec import check_stack, parse_stack
@@ -91,19 +92,17 @@ def _tiny_vocoder(root: Path, name: str, mel: MelSettings) -> Path:
 def test_mel_mismatch_is_refused_naming_both(tmp_path: Path) -> None:
     voc = _tiny_vocoder(tmp_path / "y", "y", MelSettings(hop_length=160, sample_rate=16000, fmax=7600.0))
     host = read_manifest(_tiny_vocoder(tmp_path / "x", "x", MelSettings()))  # any addon with mel settings
-    spec = parse_stack({"type": "Vocoder", "addon": str(voc)})
-    env = CheckEnv(host, {}, {"mel": TensorDecl("float32", (1, 80, "F"))}, "stack")
     with pytest.raises(SpecError) as err:
-        check_stack(spec, env)
+        plan(host, stack={"type": "Vocoder", "addon": str(voc)}, stream={"mel": TensorDecl("float32", (1, 80, "F"))})
     text = str(err.value)
     assert "mel model 'x' has hop_length 256, vocoder 'y' has 160" in text
     assert "mel model 'x' has sample_rate 22050, vocoder 'y' has 16000" in text
     assert "stack.addon" in text
     # matching settings pass the same check
     ok = _tiny_vocoder(tmp_path / "z", "z", MelSettings())
-    emitted = check_stack(parse_stack({"type": "Vocoder", "addon": str(ok)}),
-                          CheckEnv(host, {}, {"mel": TensorDecl("float32", (1, 80, "F"))}, "stack"))
-    assert "audio" in emitted
+    checked = plan(host, stack={"type": "Vocoder", "addon": str(ok)},
+                   stream={"mel": TensorDecl("float32", (1, 80, "F"))})
+    assert "audio" in checked.emitted
 
 
 def test_griffin_lim_needs_mel_settings(tmp_path: Path) -> None:
@@ -119,7 +118,7 @@ def test_griffin_lim_needs_mel_settings(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def joe_split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """joe's one-piece decoder (flow^-1 + HiFi-GAN) and the two networks cut out of it."""
-    from voicestack.builtins_mel import split_vits_decoder
+    from voicestack.importers.vits import split_vits_decoder
     from voicestack.catalog import _joe_source, builtin_dir
 
     decoder = builtin_dir("joe") / "decoder.onnx"
@@ -148,13 +147,12 @@ def test_hifigan_cut_reproduces_joe_decoder(joe_split: tuple[Path, Path, Path]) 
 
 @pytest.mark.real_voice
 def test_joe_vocoder_streamed_equals_whole(tmp_path: Path) -> None:
-    from voicestack.builtins_mel import VOCODER_DATA, build_joe_vocoder
+    from voicestack.builtins_mel import build_joe_vocoder
+    from voicestack.catalog import builtin_dir
 
-    if not (VOCODER_DATA / "mel2z.onnx").is_file():
-        pytest.skip("joe-vocoder's mel2z.onnx is not in this checkout")
     root = tmp_path / "joe-vocoder"
     root.mkdir()
-    build_joe_vocoder(root)
+    build_joe_vocoder(root, builtin_dir("joe"))
     block = vocoder_block(str(root), MelSettings())
     mel = log_mel(_speechlike(2.0))[None]
     whole = _run(block, mel, None)

@@ -14,7 +14,7 @@ import voicestack
 from voicestack.addon import read_manifest
 from voicestack.dsp import MelSettings
 from voicestack.testing import run_stack, snr_db
-from voicestack.voice import Voice, make_frontend, validate_stack
+from voicestack.voice import Voice, validate_stack
 
 JOE_MEL = Path(voicestack.__file__).parent / "addons_data" / "joe-mel"
 RECEPTIVE_HALF = 28  # frames each side the mel decoder sees (recipes/train_fastspeech.py)
@@ -22,9 +22,8 @@ TEXT = "Hello there, the quick brown fox jumps over the lazy dog"  # one piece, 
 
 
 def _ids(manifest: Any) -> dict[str, np.ndarray]:
-    (piece,) = list(make_frontend(manifest.frontend).pieces(TEXT))
-    ids = np.asarray([piece], np.int64)
-    return {"input": ids, "input_lengths": np.asarray([ids.shape[1]], np.int64)}
+    (piece,) = list(Voice.load(manifest.root).frontend.pieces(TEXT))
+    return dict(piece.tensors)
 
 
 def _stack(manifest: Any, name: str = "griffin-lim", decoder: dict[str, Any] | None = None,
@@ -42,23 +41,11 @@ WHOLE = {"first_window": 100000, "max_window": 100000, "context": 0}
 SMALL = {"first_window": 3, "max_window": 20, "growth": 2.0, "context": 32}
 
 
-def _joe_vocoder_ready() -> bool:
-    try:
-        from voicestack.catalog import resolve
-        from voicestack.components.vocoders import validate_vocoder
-
-        validate_vocoder(read_manifest(resolve("joe-vocoder")))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: joe-vocoder is not installed/trained yet
-        return False
-
-
 def test_addon_validates_and_declares_joe_mel_settings() -> None:
     manifest = read_manifest(JOE_MEL)
     assert MelSettings.from_json(dict(manifest.mel or {})) == MelSettings()  # 22050 / 1024 / 256 / 80 slaney ln
     validate_stack(manifest, "griffin-lim")
-    if _joe_vocoder_ready():
-        validate_stack(manifest)
+    validate_stack(manifest)
     stack = manifest.stacks["default"][0]["streamable_block"]["stack"]
     assert stack[0] == {"type": "Upsampler", "durations": "w_ceil", "mean": "h", "log_scale": None,
                         "output": "h_frames"}
@@ -103,18 +90,17 @@ def test_mel_decoder_windows_stream_exactly() -> None:
 def test_vocoder_windows_stream_exactly(stack_name: str) -> None:
     """The stack's vocoder block on joe-mel's (whole) mel: chunk by chunk == all at once."""
     from voicestack.blocks import Request
-    from voicestack.components.vocoders import vocoder_block
+    from voicestack.assembly import vocoder as vocoder_block
+    from voicestack.dsp import MelSettings
 
     manifest = read_manifest(JOE_MEL)
-    if stack_name == "default" and not _joe_vocoder_ready():
-        pytest.skip("joe-vocoder is not complete in this checkout")
     entry = manifest.stacks[stack_name][0]["streamable_block"]["stack"][2]
     assert entry["type"] == "Vocoder"
     params = {k: v for k, v in entry.items() if k not in ("type", "addon")}
     mel = run_stack(manifest, _ids(manifest), stack=_stack(manifest, decoder=WHOLE, vocoder=False)).joined("mel")
 
     def vocode(chunk: int) -> np.ndarray:
-        block = vocoder_block(entry["addon"], manifest.mel, **params)
+        block = vocoder_block(entry["addon"], MelSettings.from_json(dict(manifest.mel or {})), **params)
         parts = ({"mel": mel[..., i : i + chunk]} for i in range(0, mel.shape[-1], chunk))
         return np.concatenate([c["audio"].reshape(-1) for c in block.stream(parts, {}, Request())])
 
@@ -131,8 +117,6 @@ def test_audio_streams_end_to_end(stack_name: str) -> None:
     (~1e-6, >130 dB) to ~60 dB, so its end-to-end bound is looser than the neural vocoder's.
     """
     manifest = read_manifest(JOE_MEL)
-    if stack_name == "default" and not _joe_vocoder_ready():
-        pytest.skip("joe-vocoder is not complete in this checkout")
     tensors = _ids(manifest)
     whole = run_stack(manifest, tensors, stack=_stack(manifest, stack_name, decoder=WHOLE)).joined("audio")
     streamed = run_stack(manifest, tensors, stack=_stack(manifest, stack_name, decoder=SMALL))
@@ -143,7 +127,7 @@ def test_audio_streams_end_to_end(stack_name: str) -> None:
 
 def test_a_sentence_gives_speech_like_audio() -> None:
     manifest = read_manifest(JOE_MEL)
-    voice = Voice.load(JOE_MEL, profile={"stack": "default" if _joe_vocoder_ready() else "griffin-lim"})
+    voice = Voice.load(JOE_MEL, profile={"stack": "default"})
     audio = voice.synthesize("Hello there, this is a test.", seed=1).audio
     assert audio.dtype == np.float32 and np.all(np.abs(audio) <= 1.0)
     seconds = audio.size / manifest.sample_rate
