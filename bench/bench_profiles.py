@@ -1,6 +1,6 @@
 """Profiles side by side on the joe voice: total time, time to first audio, padding waste.
 
-    /work/venv/bin/python bench/bench_profiles.py [--reps 5] [--profiles default,static,openvino,mixed]
+    python bench/bench_profiles.py [--reps 5] [--profiles default,static,openvino,mixed]
 
 Profiles run interleaved (round-robin over repetitions, so drift hits all alike); each
 figure is the median over repetitions of the sum over the texts. Times are relative to

@@ -1,55 +1,87 @@
-"""Audio output helpers: 16-bit PCM, and WAV files written without ever leaving a
-half-written file behind (a temporary file renamed into place at the end)."""
+"""Audio files: encoded as produced into a temporary file beside the target, renamed into
+place only when complete (nothing half-written is ever left at the target's name), with
+the permissions the user's umask gives a new file."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-import wave
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from voicestack.codecs import encode_to, encoder, to_pcm16
 
-def to_pcm16(audio: np.ndarray) -> bytes:
-    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    return (clipped * 32767.0).round().astype("<i2").tobytes()
+__all__ = ["atomic_output", "close_quietly", "current_umask", "to_pcm16", "wav_header", "write_audio", "write_wav"]
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
-def atomic_wav(path: Path, sample_rate: int) -> Iterator[wave.Wave_write]:
-    """A WAV writer whose file appears at ``path`` only if the block completes."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
+def atomic_output(path: str | os.PathLike[str], mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only if the block completes.
+
+    The data goes to a hidden ``.NAME.*.part`` file in the same directory (so the final
+    rename is atomic), which is removed on any exception, ``KeyboardInterrupt`` and
+    ``SystemExit`` included. The file gets ``mode`` (default ``0o666``) minus the umask,
+    like a file made by ``open()``, not ``mkstemp``'s private 0600.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        with wave.open(tmp, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(sample_rate)
-            yield wav
-        os.replace(tmp, path)
+        os.fchmod(fd, (0o666 if mode is None else mode) & ~current_umask())
+        out = os.fdopen(fd, "wb")
     except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        yield out
+        out.close()  # a failed final flush (disk full) is an error like any other
+        os.replace(tmp, target)
+    except BaseException:
+        close_quietly(out)  # the first error is the one to report
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_wav(path: Path, chunks: Iterable[np.ndarray], sample_rate: int) -> int:
-    """Write chunks as they come; returns the number of samples written."""
-    n = 0
-    with atomic_wav(path, sample_rate) as wav:
-        for audio in chunks:
-            wav.writeframes(to_pcm16(audio))
-            n += audio.size
-    return n
+def close_quietly(out: BinaryIO) -> None:
+    """Close a file whose writes already failed, without a second error."""
+    try:
+        out.close()
+    except OSError:
+        pass
 
 
-def wav_header(sample_rate: int, data_bytes: int = 0xFFFFFFFF - 36) -> bytes:
-    """A WAV header for a stream whose length is not known yet (sizes set to the max)."""
+def write_audio(path: str | os.PathLike[str], chunks: Iterable[np.ndarray], sample_rate: int,
+                fmt: str = "wav") -> int:
+    """Encode chunks into the file at ``path`` as they come (atomically); returns the
+    number of samples written. The file's header sizes are exact (see ``codecs``)."""
+    enc = encoder(fmt, sample_rate)
+    with atomic_output(path) as out:
+        return encode_to(out, chunks, enc)
+
+
+def write_wav(path: str | os.PathLike[str], chunks: Iterable[np.ndarray], sample_rate: int) -> int:
+    """A 16-bit mono WAV file (see :func:`write_audio`)."""
+    return write_audio(path, chunks, sample_rate, "wav")
+
+
+def wav_header(sample_rate: int, data_bytes: int | None = None) -> bytes:
+    """A 44-byte header of a 16-bit mono WAV. Without ``data_bytes`` (a stream of unknown
+    length) the sizes say 0xFFFFFFFF, as FFmpeg writes on a pipe; ``codecs.WavEncoder``
+    streams the same header."""
     import struct
 
-    return (b"RIFF" + struct.pack("<I", min(36 + data_bytes, 0xFFFFFFFF)) + b"WAVEfmt "
+    riff, data = (0xFFFFFFFF, 0xFFFFFFFF) if data_bytes is None else (36 + data_bytes, data_bytes)
+    return (b"RIFF" + struct.pack("<I", riff) + b"WAVEfmt "
             + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", min(data_bytes, 0xFFFFFFFF)))
+            + b"data" + struct.pack("<I", data))

