@@ -10,6 +10,7 @@ blocks                     ``voicestack.components``        ``voicestack.blocks.
                                                             ``StreamableBlock``
 front-ends (and stages)    ``voicestack.frontends``         ``voicestack.frontends.FrontEndPart``
 runtimes                   ``voicestack.runtimes``          ``voicestack.runtime.Runtime``
+importers                  ``voicestack.importers``         ``voicestack.importers.Importer``
 =========================  ===============================  =====================================
 
 An entry point's name is the type name it registers; its object is the class. Nothing
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 from voicestack.components.base import COMPONENTS
 from voicestack.frontends import FRONTENDS
+from voicestack.importers import IMPORTERS
 from voicestack.registry import Family
 from voicestack.runtime import RUNTIMES
 
-FAMILIES: dict[str, Family] = {"components": COMPONENTS, "frontends": FRONTENDS, "runtimes": RUNTIMES}  # type: ignore[type-arg]
+FAMILIES: dict[str, Family] = {"components": COMPONENTS, "frontends": FRONTENDS, "runtimes": RUNTIMES,  # type: ignore[type-arg]
+                               "importers": IMPORTERS}
 
 
 def load_plugins() -> dict[str, list[str]]:
