@@ -25,12 +25,12 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from voicestack.assets import AssetDecl, SpeakerDecl, confined, parse_assets, parse_speakers
 from voicestack.errors import SpecError
 from voicestack.onnxtools import external_data_files, graph_io
-from voicestack.params import json_repr, safe_text
+from voicestack.params import json_repr, limits, parse_into, safe_text
 from voicestack.paths import write_atomic
 from voicestack.tensors import TensorDecl, parse_decl
 
@@ -137,38 +137,49 @@ def read_manifest(root: Path) -> Manifest:
     return manifest
 
 
+@dataclass(frozen=True)
+class ManifestFields:
+    """The top level of ``addon.json`` (parsed by ``voicestack.params``; the sections with
+    files, contracts and feeds are parsed by their own functions below)."""
+
+    format_version: int
+    name: str = field(metadata=limits(nonempty=True, max_len=200))
+    version: str = field(metadata=limits(nonempty=True, max_len=100))
+    language: str = field(metadata=limits(nonempty=True, max_len=50, doc="a language tag such as 'en-us'"))
+    sample_rate: int = field(metadata=limits(lo=1000, hi=384000))
+    frontend: Mapping[str, Any] = field(metadata=limits(doc="an object with a 'type'"))
+    stack: Any = field(metadata=limits(doc="the list of blocks that make this voice"))
+    networks: Any = field(metadata=limits(doc="an object naming at least one network"))
+    architecture: str = ""
+    description: str = ""
+    kind: Literal["voice", "vocoder"] = "voice"
+    inference: Any = None
+    stacks: Mapping[str, Any] = field(default_factory=dict)
+    profiles: Mapping[str, Any] = field(default_factory=dict)
+    license: str = ""
+    source: str = ""
+    mel: Mapping[str, Any] | None = None
+    assets: Any = None
+    speakers: Any = None
+    default_speaker: str | None = None
+    fallback: Mapping[str, Any] | None = None
+
+
 def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
-
-    def need(key: str, kind: type | tuple[type, ...], what: str) -> Any:
-        if key not in data:
-            problems.append((key, f"missing; expected {what}"))
-            return None
-        value = data[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            problems.append((key, f"got {value!r}, expected {what}"))
-            return None
-        return value
-
     version = data.get("format_version")
     if version != FORMAT_VERSION:
-        problems.append(("format_version", f"got {version!r}, expected {FORMAT_VERSION} (this voicestack reads addon format {FORMAT_VERSION})"))
+        problems.append(("format_version", f"got {json_repr(version)}, expected {FORMAT_VERSION} (this voicestack "
+                                           f"reads addon format {FORMAT_VERSION})"))
         return None, problems
-    known = {"format_version", "name", "version", "language", "sample_rate", "architecture", "description",
-             "frontend", "inference", "networks", "stack", "stacks", "profiles", "license", "source", "mel", "kind",
-             "assets", "speakers", "default_speaker", "fallback"}
-    for key in data:
-        if key not in known:
-            problems.append((key, f"unknown key; valid keys: {', '.join(sorted(known))}"))
-    name = need("name", str, "the addon's name (a string)")
-    ver = need("version", str, "a version string")
-    language = need("language", str, "a language tag such as 'en-us'")
-    rate = need("sample_rate", int, "the output sample rate in Hz (an integer)")
-    if isinstance(rate, int) and not 1000 <= rate <= 384000:
-        problems.append(("sample_rate", f"got {rate}, expected a rate between 1000 and 384000 Hz"))
-    architecture = data.get("architecture", "")
-    frontend = need("frontend", dict, "an object with a 'type'")
-    if isinstance(frontend, dict) and not isinstance(frontend.get("type"), str):
+    top = parse_into(ManifestFields, data, "", "addon.json", problems)
+    name = top.name if top else None
+    ver = top.version if top else None
+    language = top.language if top else None
+    rate = top.sample_rate if top else None
+    architecture = top.architecture if top else ""
+    frontend = data.get("frontend")
+    if isinstance(frontend, Mapping) and not isinstance(frontend.get("type"), str):
         problems.append(("frontend.type", "missing; expected the name of a registered front-end"))
     inference = _parse_inference(data.get("inference", {}), problems)
     assets = parse_assets(data.get("assets"), Path(root), problems)
@@ -176,27 +187,16 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
     networks = _parse_networks(data.get("networks"), Path(root), problems)
     _check_feeds(networks, inference, assets, speakers, problems)
     stacks: dict[str, Any] = {}
-    if "stack" not in data:
-        problems.append(("stack", "missing; expected the list of blocks that make this voice"))
-    else:
+    if "stack" in data:
         stacks["default"] = data["stack"]
     extra = data.get("stacks", {})
-    if not isinstance(extra, dict):
-        problems.append(("stacks", "expected an object of named stacks"))
-    else:
-        for key, value in extra.items():
-            if key == "default":
-                problems.append(("stacks.default", "duplicate name: 'default' is the top-level 'stack'"))
-            else:
-                stacks[key] = value
-    if data.get("kind", "voice") not in KINDS:
-        problems.append(("kind", f"got {data.get('kind')!r}, expected one of {', '.join(KINDS)}"))
-    mel = data.get("mel")
-    if mel is not None and not isinstance(mel, dict):
-        problems.append(("mel", "expected an object of mel-spectrogram settings (sample_rate, n_fft, hop_length, ...)"))
+    for key, value in extra.items() if isinstance(extra, Mapping) else ():
+        if key == "default":
+            problems.append(("stacks.default", "duplicate name: 'default' is the top-level 'stack'"))
+        else:
+            stacks[key] = value
     profiles = data.get("profiles", {})
-    if not isinstance(profiles, dict):
-        problems.append(("profiles", "expected an object of named profiles"))
+    if not isinstance(profiles, Mapping):
         profiles = {}
     if problems:
         return None, problems

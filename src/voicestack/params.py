@@ -77,7 +77,8 @@ def parse_into(cls: type[T], raw: Any, path: str, owner: str, problems: Problems
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 who = f" of '{owner}'" if owner else ""
-                problems.append((join(path, name), f"missing required parameter{who} ({type_name(hints[name])})"))
+                what = f.metadata.get("doc") or type_name(hints[name])
+                problems.append((join(path, name), f"missing required parameter{who} ({what})"))
                 ok = False
             continue
         why = check_value(raw[name], hints[name], f.metadata)

@@ -68,7 +68,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
      "networks.decoder.file", "file 'decoder.onnx' not found"),
     ("unsupported format version",
      lambda root, m: m.update(format_version=99),
-     "format_version", "got 99, expected 1"),
+     "format_version", "got a number 99, expected 1"),
     ("duplicate names",
      lambda root, m: m.update(stacks={"default": m["stack"]}),
      "stacks.default", "duplicate name"),
