@@ -62,6 +62,7 @@ class Request:
     # pacing, set by whoever pulls (the service's scheduler) between pulls: a streaming
     # decoder's next window covers at most this many times its first window; None: no limit
     window_limit: float | None = None
+    part: str = ""  # while a piece is encoded in parts, which one ("#k"): it keys the part's noise
 
     def rng(self, stream_name: str) -> np.random.Generator:
         """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""

@@ -60,3 +60,49 @@ def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     noise = np.sum((reference - test) ** 2)
     signal = np.sum(reference**2)
     return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+
+
+def addon_variant(src: Path, dest: Path, **frontend: Any) -> Path:
+    """A copy of the addon at ``src`` (files hard-linked where the filesystem allows) with
+    front-end fields changed, e.g. ``addon_variant(joe, tmp / "joe", max_encode=128)``."""
+    import json
+    import os
+    import shutil
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dest, copy_function=link)
+    manifest = json.loads((dest / "addon.json").read_text())
+    manifest["frontend"].update(frontend)
+    (dest / "addon.json").unlink()  # a link: never write through it into the source
+    (dest / "addon.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def silences(audio: np.ndarray, sample_rate: int, min_seconds: float = 0.15, floor_db: float = -40.0,
+             frame_seconds: float = 0.01) -> list[tuple[float, float]]:
+    """(start, length) in seconds of every pause inside ``audio`` at least ``min_seconds``
+    long: 10 ms frames whose RMS is ``floor_db`` below the utterance's; leading and
+    trailing silence are not pauses."""
+    frame = max(1, int(sample_rate * frame_seconds))
+    n = len(audio) // frame
+    if n == 0:
+        return []
+    rms = np.sqrt(np.mean(np.square(audio[: n * frame].reshape(n, frame).astype(np.float64)), axis=1))
+    loud = rms > np.sqrt(np.mean(np.square(audio.astype(np.float64)))) * 10 ** (floor_db / 20)
+    voiced = np.flatnonzero(loud)
+    if voiced.size == 0:
+        return []
+    found, run = [], 0
+    for k in range(voiced[0], voiced[-1] + 1):
+        if loud[k]:
+            if run * frame_seconds >= min_seconds:
+                found.append(((k - run) * frame_seconds, run * frame_seconds))
+            run = 0
+        else:
+            run += 1
+    return found

@@ -128,14 +128,19 @@ def test_100kb_text_streams_without_waiting_for_the_end(joe) -> None:  # type: i
     assert took < 20  # generous: only the first sentence is phonemised and encoded (no timing claim)
 
 
-def test_one_endless_sentence_is_cut_between_words(joe) -> None:  # type: ignore[no-untyped-def]
+def test_one_endless_sentence_is_one_piece_encoded_in_parts_between_words(joe) -> None:  # type: ignore[no-untyped-def]
+    from voicestack.components.parts import split_points
+
     text = " ".join(["banana"] * 300)  # ~2,100 ids, no punctuation at all
     pieces = [_ids(p) for p in joe.frontend.pieces(text)]
-    assert len(pieces) > 1
+    assert len(pieces) == 1  # one sentence: one intonation, no pause inserted
+    limit = joe.frontend.encode_limit()
+    parts, forced = split_points(np.asarray(pieces[0]), limit, joe.frontend)
+    assert forced == 0 and len(parts) == -(-len(pieces[0]) // limit)  # as few parts as fit
     space = joe.manifest.frontend["phoneme_id_map"][" "][0]
-    for piece in pieces:
-        assert len(piece) <= 400
-        assert piece[-3] == space or piece is pieces[-1]  # each cut falls after a word
+    for a, b in parts:
+        assert b - a <= limit
+        assert pieces[0][b - 2] == space or b == len(pieces[0])  # each cut falls after a word
 
 
 @pytest.mark.parametrize("field,value", [("length_scale", 0.0), ("noise_scale", -1.0), ("noise_w", float("nan"))])

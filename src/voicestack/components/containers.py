@@ -16,6 +16,7 @@ from voicestack.blocks import (
 )
 from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv
 from voicestack.components.network import NetworkCall, NetworkParams, check_renames, renamed_needs, renamed_outputs
+from voicestack.components.parts import PartsMixin
 from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
@@ -83,13 +84,26 @@ def encoder_specs(spec: BlockSpec, env_or_ctx: Any) -> list[BlockSpec]:
     ]
 
 
+def encode_limit(ctx: BuildContext) -> int | None:
+    """The voice's encoder limit (its front-end's), whatever the profile."""
+    return ctx.frontend.encode_limit() if ctx.frontend is not None else None
+
+
+def encoder_networks(specs: list[BlockSpec], ctx: BuildContext) -> list[Any]:
+    return [ctx.manifest.networks[c.params.network] for c in specs]
+
+
 @register
-class Encoders(SequenceBlockContainer):
-    """All the addon's networks of a role (default ``encoder``), one Encoder each, in order."""
+class Encoders(PartsMixin, SequenceBlockContainer):
+    """All the addon's networks of a role (default ``encoder``), one Encoder each, in order;
+    a piece over the voice's encoder limit is encoded in parts (``components.parts``)."""
 
     type_name = "Encoders"
     Params = EncodersParams
     slots = {}  # its children are the addon's networks of a role, not listed in the stack
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        return SequenceBlockContainer.process(self, tensors, request)
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
@@ -101,8 +115,10 @@ class Encoders(SequenceBlockContainer):
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
-        blocks = [Encoder.build(c, {}, ctx) for c in encoder_specs(spec, ctx)]
-        return cls(blocks, spec.name or cls.type_name)
+        specs = encoder_specs(spec, ctx)
+        block = cls([Encoder.build(c, {}, ctx) for c in specs], spec.name or cls.type_name)
+        block.setup_parts(encoder_networks(specs, ctx), encode_limit(ctx), ctx.frontend)
+        return block
 
 
 @dataclass(frozen=True)
@@ -116,12 +132,15 @@ class ParallelEncodersParams:
 
 
 @register
-class ParallelEncoders(ParallelSequenceBlockContainer):
+class ParallelEncoders(PartsMixin, ParallelSequenceBlockContainer):
     """Like Encoders, but independent encoders run at the same time on a thread pool."""
 
     type_name = "ParallelEncoders"
     Params = ParallelEncodersParams
     slots = {}
+
+    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
+        return ParallelSequenceBlockContainer.process(self, tensors, request)
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
@@ -131,5 +150,8 @@ class ParallelEncoders(ParallelSequenceBlockContainer):
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
         specs = encoder_specs(spec, ctx)
         blocks = [Encoder.build(c, {}, ctx) for c in specs]
-        needs = [frozenset(renamed_needs(ctx.manifest.networks[c.params.network], {})) for c in specs]
-        return cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
+        nets = encoder_networks(specs, ctx)
+        needs = [frozenset(renamed_needs(net, {})) for net in nets]
+        block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
+        block.setup_parts(nets, encode_limit(ctx), ctx.frontend)
+        return block

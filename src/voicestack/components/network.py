@@ -127,4 +127,4 @@ class NetworkCall:
         if kind == "asset_row":
             return self._asset_row(name, decl, value, shape, tensors or {}, request)
         # noise: keyed by the request seed, the text piece and the block, never the chunking
-        return request.rng(f"{noise_key}/{name}").standard_normal(shape).astype(dtype)
+        return request.rng(f"{noise_key}/{name}{request.part}").standard_normal(shape).astype(dtype)

@@ -36,6 +36,7 @@ from voicestack.components.containers import (
     EncodersParams,
     ParallelEncoders,
     ParallelEncodersParams,
+    encode_limit,
     encoder_specs,
 )
 from voicestack.components.decoders import Decoder, DecoderParams, FrameBuffer
@@ -44,7 +45,7 @@ from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
 from voicestack.components.base import register
 from voicestack.runtime import Session
 from voicestack.runtime.static import GuardedSession, StaticShapeError, static_copy
-from voicestack.frontends.base import choose_cuts
+from voicestack.components.parts import PartsMixin, id_axis, split_points, stats
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
@@ -54,12 +55,6 @@ if TYPE_CHECKING:
 IDS = "input"  # the front-end's id tensor [1, T]
 LENGTHS = "input_lengths"
 NOISE_PREFIX = "noise:"  # tensors carrying noise drawn at the real length (then padded)
-
-
-def stats(request: Request) -> dict[str, int]:
-    """Counters of computed work in this request: ids/frames, real and padding."""
-    return request.state.setdefault("static", {"ids": 0, "ids_padding": 0, "frames": 0, "frames_padding": 0,
-                                               "encoder_calls": 0, "decoder_calls": 0, "splits": 0})
 
 
 # ---------------------------------------------------------------------------- the network call
@@ -139,16 +134,6 @@ def guards(block: Any) -> list[GuardedSession]:
     return found
 
 
-# ---------------------------------------------------------------------------- splitting ids
-
-
-def split_points(ids: np.ndarray, limit: int, frontend: Any) -> tuple[list[tuple[int, int]], int]:
-    """Cut ``ids`` into [start, end) parts of at most ``limit`` ids where the front-end
-    allows (after a phrase break, else between words); see ``frontends.choose_cuts``."""
-    cuts = frontend.cut_points([int(v) for v in ids]) if frontend is not None else []
-    return choose_cuts(len(ids), cuts, limit)
-
-
 # ---------------------------------------------------------------------------- encoders
 
 
@@ -179,92 +164,73 @@ def _check_buckets(buckets: tuple[int, ...]) -> None:
 
 def _seq_dim(net: NetworkDecl) -> str | None:
     """The symbolic name of a network's id length (the last dim of its ``input``)."""
-    inp = net.inputs.get(IDS)
-    if inp is None or inp.feed is not None or not inp.decl.shape or not isinstance(inp.decl.shape[-1], str):
-        return None
-    return inp.decl.shape[-1]
+    return id_axis(net, IDS)
 
 
-class StaticEncodersMixin:
-    """Pads ids to a bucket, runs the children on compiled shapes, trims, joins split parts."""
+def covering(buckets: Iterable[int], limit: int | None) -> tuple[int, ...]:
+    """The compiled sizes: the profile's buckets, plus one for the voice's encoder limit
+    when the largest is shorter (a static profile cuts where the default profile does)."""
+    sizes = sorted(set(buckets))
+    if limit is not None and sizes[-1] < limit:
+        sizes.append(limit)
+    return tuple(sizes)
 
-    blocks: list[SequenceBlock]
-    name: str
+
+class StaticEncodersMixin(PartsMixin):
+    """The voice's parts (``components.parts``), each padded to a bucket, run on compiled
+    shapes and trimmed back."""
+
+    buckets: tuple[int, ...]
 
     def setup(self, nets: list[NetworkDecl], buckets: Iterable[int], frontend: Any) -> None:
-        self.nets = nets
         self.buckets = tuple(sorted(set(buckets)))
-        self.frontend = frontend  # it owns where its ids may be cut
-        self.trim: dict[str, list[int]] = {}  # output tensor -> axes of length T
+        limit = frontend.encode_limit() if frontend is not None else None
+        self.setup_parts(nets, min(limit or self.buckets[-1], self.buckets[-1]), frontend)
         self.noise: list[tuple[str, str, TensorDecl, str]] = []  # (block name, input, decl, dim)
         for block, net in zip(self.blocks, nets, strict=True):
             dim = _seq_dim(net)
-            for oname, decl in net.outputs.items():
-                self.trim[oname] = [i for i, d in enumerate(decl.shape) if d == dim]
             for iname, inp in net.inputs.items():
                 if inp.feed is not None and inp.feed.kind == "noise":
                     self.noise.append((block.name, iname, inp.decl, dim))  # type: ignore[arg-type]
 
-    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
-        raise NotImplementedError
-
-    def process(self, tensors: Tensors, request: Request) -> Tensors:
-        ids = np.asarray(tensors[IDS])
-        real = ids.shape[-1]
-        if LENGTHS in tensors:
-            real = min(real, int(np.asarray(tensors[LENGTHS]).reshape(-1)[0]))
-        flat = ids.reshape(-1)[:real]
-        parts, forced = split_points(flat, self.buckets[-1], self.frontend)
+    def encode_part(self, tensors: Tensors, request: Request, n: int) -> Tensors:
+        ids = np.asarray(tensors[IDS]).reshape(-1)[:n]
+        bucket = next(s for s in self.buckets if s >= n)
+        padded = dict(tensors)
+        x = np.zeros((1, bucket), dtype=ids.dtype)
+        x[0, :n] = ids
+        padded[IDS] = x
+        padded[LENGTHS] = np.asarray([n], dtype=np.int64)
+        for block_name, iname, decl, dim in self.noise:
+            # drawn at the real length (the same draws as the dynamic profile), zero-padded
+            shape = resolve_shape(decl.shape, {dim: n}, f"{block_name}.{iname}")
+            noise = request.rng(f"{block_name}/{iname}{request.part}").standard_normal(shape)
+            widths = [(0, bucket - n if d == dim else 0) for d in decl.shape]
+            padded[f"{NOISE_PREFIX}{block_name}/{iname}"] = np.pad(noise.astype(DTYPES[decl.dtype]), widths)
+        out = self.run_children(padded, request)
         counters = stats(request)
-        if forced:
-            request.events.append({"block": self.name, "event": "split_inside_word", "count": forced})
-        if len(parts) > 1:
-            counters["splits"] += len(parts) - 1
-        results = []
-        for k, (a, b) in enumerate(parts):
-            n = b - a
-            bucket = next(s for s in self.buckets if s >= n)
-            padded = dict(tensors)
-            x = np.zeros((1, bucket), dtype=ids.dtype)
-            x[0, :n] = flat[a:b]
-            padded[IDS] = x
-            padded[LENGTHS] = np.asarray([n], dtype=np.int64)
-            for block_name, iname, decl, dim in self.noise:
-                # drawn at the real length (the same draws as the dynamic profile), zero-padded
-                suffix = "" if len(parts) == 1 else f"#{k}"
-                shape = resolve_shape(decl.shape, {dim: n}, f"{block_name}.{iname}")
-                noise = request.rng(f"{block_name}/{iname}{suffix}").standard_normal(shape).astype(DTYPES[decl.dtype])
-                widths = [(0, bucket - n if d == dim else 0) for d in decl.shape]
-                padded[f"{NOISE_PREFIX}{block_name}/{iname}"] = np.pad(noise, widths)
-            out = self.run_children(padded, request)
-            results.append({name: self._trim(name, value, n) for name, value in out.items()})
-            counters["ids"] += n
-            counters["ids_padding"] += bucket - n
-            counters["encoder_calls"] += 1
-        if len(results) == 1:
-            return results[0]
-        joined: Tensors = {}
-        for name in results[0]:
-            axes = self.trim.get(name) or []
-            joined[name] = (np.concatenate([r[name] for r in results], axis=axes[-1]) if axes else results[0][name])
-        return joined
+        counters["ids"] += n
+        counters["ids_padding"] += bucket - n
+        counters["encoder_calls"] += 1
+        return {name: self._trim(name, value, n) for name, value in out.items()}
 
     def _trim(self, name: str, value: np.ndarray, n: int) -> np.ndarray:
-        for axis in self.trim.get(name, ()):
+        for axis in self.joins.get(name, ()):
             value = np.take(value, np.arange(n), axis=axis)
         return value
 
 
-def _static_children(spec: BlockSpec, ctx: BuildContext) -> tuple[list[SequenceBlock], list[NetworkDecl]]:
+def _static_children(spec: BlockSpec, ctx: BuildContext) -> tuple[list[SequenceBlock], list[NetworkDecl], tuple[int, ...]]:
     blocks: list[SequenceBlock] = []
     nets: list[NetworkDecl] = []
+    sizes = covering(spec.params.buckets, encode_limit(ctx))
     for child in encoder_specs(spec, ctx):
         net = ctx.manifest.networks[child.params.network]
         dim = _seq_dim(net)
-        call = StaticNetworkCall.open_static(child.params, ctx, dim, spec.params.buckets)  # type: ignore[arg-type]
+        call = StaticNetworkCall.open_static(child.params, ctx, dim, sizes)  # type: ignore[arg-type]
         blocks.append(Encoder(call, child.name or net.name))
         nets.append(net)
-    return blocks, nets
+    return blocks, nets, sizes
 
 
 def _check_static_encoders(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
@@ -309,9 +275,9 @@ class StaticEncoders(_StaticEncodersComponent, Encoders):
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
-        blocks, nets = _static_children(spec, ctx)
+        blocks, nets, sizes = _static_children(spec, ctx)
         block = cls(blocks, spec.name or cls.type_name)
-        block.setup(nets, spec.params.buckets, ctx.frontend)
+        block.setup(nets, sizes, ctx.frontend)
         return block
 
 
@@ -328,10 +294,10 @@ class StaticParallelEncoders(_StaticEncodersComponent, ParallelEncoders):
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
-        blocks, nets = _static_children(spec, ctx)
+        blocks, nets, sizes = _static_children(spec, ctx)
         needs = [frozenset(renamed_needs(net, {})) for net in nets]
         block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
-        block.setup(nets, spec.params.buckets, ctx.frontend)
+        block.setup(nets, sizes, ctx.frontend)
         return block
 
     def describe(self) -> dict[str, Any]:

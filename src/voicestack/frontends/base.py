@@ -131,12 +131,22 @@ class FrontEnd(FrontEndPart):
         """The tensors every piece holds."""
         return dict(ID_TENSORS)
 
+    # the tensors holding a piece's ids and their count (encoders that cut a piece read them)
+    ids_tensor: ClassVar[str] = "input"
+    lengths_tensor: ClassVar[str] = "input_lengths"
+
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
-        """Where a piece's ids may be cut (for static-shape encoders)."""
+        """Where a piece's ids may be cut (by encoders that take a piece in parts)."""
         return []
 
     def pad_id(self) -> int:
         return 0
+
+    def encode_limit(self) -> int | None:
+        """The longest run of ids one encoder call takes -- the voice's limit, the same
+        under every profile. A longer piece is encoded in parts cut at :meth:`cut_points`
+        and joined before the decoder (no pause, no sentence-final tone); None: no limit."""
+        return None
 
 
 ID_TENSORS = {"input": TensorDecl("int64", (1, "T")), "input_lengths": TensorDecl("int64", (1,))}
@@ -170,21 +180,27 @@ def separator_cuts(ids: Sequence[int], word: frozenset[int], phrase: frozenset[i
 
 
 def choose_cuts(n: int, cuts: Sequence[tuple[int, int]], limit: int) -> tuple[list[tuple[int, int]], int]:
-    """Cut ``n`` ids into [start, end) parts of at most ``limit``; a phrase break is
-    preferred when it keeps the part at least a third of ``limit`` long. Returns the parts
-    and how many cuts had to fall inside a word (no cut point in reach)."""
+    """Cut ``n`` ids into as few [start, end) parts of at most ``limit`` as fit, at the best
+    boundary: each cut aims at an even share of what is left (no stub of a few words
+    encoded without context) and takes the phrase break nearest that aim if one is in
+    reach, else the nearest word boundary. Returns the parts and how many cuts had to fall
+    inside a word (no cut point in reach)."""
     parts: list[tuple[int, int]] = []
     start, forced = 0, 0
     while n - start > limit:
-        reach = [(c, p) for c, p in cuts if start < c <= start + limit and c < n]
-        phrases = [c for c, p in reach if p == 2 and c - start >= limit // 3]
+        left = -(-(n - start) // limit)  # parts still needed
+        aim = start + (n - start) / left
+        # a cut must leave the rest able to fit in left - 1 parts, and a part no longer than limit
+        lo, hi = max(start + 1, n - (left - 1) * limit), start + limit
+        reach = [(c, p) for c, p in cuts if lo <= c <= hi and c < n]
+        if not reach:  # no boundary lets the rest fit in as few parts: take one more part
+            reach = [(c, p) for c, p in cuts if start < c <= hi and c < n]
+        phrases = [c for c, p in reach if p == 2 and c - start >= (aim - start) / 2]  # no stub
         words = [c for c, _ in reach]
-        if phrases:
-            cut = phrases[-1]
-        elif words:
-            cut = words[-1]
+        if phrases or words:
+            cut = min(phrases or words, key=lambda c: (abs(c - aim), -c))
         else:
-            cut, forced = start + limit, forced + 1
+            cut, forced = min(hi, max(lo, round(aim))), forced + 1
         parts.append((start, cut))
         start = cut
     parts.append((start, n))

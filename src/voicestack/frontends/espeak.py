@@ -4,7 +4,7 @@
                  "normalizer": {"type": "EnglishNormalizer"},
                  "phonemizer": {"type": "Espeak", "voice": "en-us"},
                  "ids": {"type": "PiperIds", "phoneme_id_map": {...}},
-                 "max_piece": 400}
+                 "max_piece": 8192, "max_encode": 768}
 
 ``{"type": "espeak", "voice": ..., "phoneme_id_map": ..., "normalize": true}`` is the
 short form Piper addons use; it builds the same stages.
@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from voicestack.addon import Manifest
 
 BOS, EOS, PAD = "^", "$", "_"
-MAX_PIECE = 400  # ids; the encoder's cost grows faster than linearly and first audio waits for it
+# The longest run of ids one encoder call takes (the voice's limit, under every profile).
+# One call's cost per id stays flat to about 700 ids and then rises (bench/bench_encoder.py);
+# a longer sentence is still one piece, encoded in parts joined before the decoder.
+MAX_ENCODE = 768
+# The longest piece: past it a sentence with no punctuation at all is cut into pieces
+# spoken one after another (each its own intonation), so first audio never waits for
+# the encoding of an endless sentence.
+MAX_PIECE = 8192
 
 
 @dataclass(frozen=True)
@@ -190,11 +197,13 @@ class PiperIds(IdMap):
 @dataclass(frozen=True)
 class PhonemesParams:
     max_piece: int = field(default=MAX_PIECE, metadata=limits(lo=16, hi=100_000))
+    max_encode: int = field(default=MAX_ENCODE, metadata=limits(lo=16, hi=100_000))
 
 
 @register_frontend
 class PhonemesFrontEnd(FrontEnd):
-    """normalise -> phonemise -> ids -> pieces of at most ``max_piece`` ids."""
+    """normalise -> phonemise -> ids -> one piece per sentence (of at most ``max_piece``
+    ids); an encoder takes at most ``max_encode`` ids in one call (``encode_limit``)."""
 
     type_name = "Phonemes"
     Params = PhonemesParams
@@ -227,6 +236,9 @@ class PhonemesFrontEnd(FrontEnd):
     def pad_id(self) -> int:
         return self.stages()[2].pad_id()
 
+    def encode_limit(self) -> int | None:
+        return self.params.max_encode
+
 
 @dataclass(frozen=True)
 class EspeakShortParams:
@@ -234,6 +246,7 @@ class EspeakShortParams:
     voice: str = field(default="en-us", metadata=limits(nonempty=True, max_len=64))
     normalize: bool = True
     max_piece: int = field(default=MAX_PIECE, metadata=limits(lo=16, hi=100_000))
+    max_encode: int = field(default=MAX_ENCODE, metadata=limits(lo=16, hi=100_000))
 
 
 @register_frontend
@@ -252,7 +265,7 @@ class EspeakFrontEnd(PhonemesFrontEnd):
         }
         if params.normalize:
             stages["normalizer"] = EnglishNormalizer(NormalizerParams(language), {}, manifest)
-        super().__init__(PhonemesParams(params.max_piece), stages, manifest)
+        super().__init__(PhonemesParams(params.max_piece, params.max_encode), stages, manifest)
 
     @classmethod
     def check(cls, params: Any, manifest: Manifest, path: str, problems: Problems) -> None:
