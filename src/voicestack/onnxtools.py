@@ -97,6 +97,11 @@ def extract(model: Any, inputs: list[str], outputs: list[str]) -> Any:
     return extractor.extract_model(inputs, outputs)
 
 
+def reads(model: Any, name: str) -> bool:
+    """Whether any node of ``model`` reads the tensor ``name``."""
+    return any(name in node.input for node in model.graph.node)
+
+
 def save(model: Any, path: Path) -> Path:
     """Save an ONNX model so that a failure never leaves half a network behind."""
     import onnx

@@ -54,8 +54,9 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestack.errors import VoicestackError
-from voicestack.onnxtools import declare, extract, rename
+from voicestack.onnxtools import declare, extract, graph_io, reads, rename
 from voicestack.onnxtools import save as onnx_save
+from voicestack.importers.vits import SPEAKER
 
 _log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ class _Cuts:
     audio: str  # the decoder's final tensor, [B, 1, S]
     dp_noise: list[Any]  # random nodes of the duration predictor (replaced by inputs)
     scale_index: dict[str, int | None]
+    speaker: str | None = None  # the speaker id input of a multi-speaker voice
 
 
 # --------------------------------------------------------------------------- cut points
@@ -256,8 +258,8 @@ def _input_kind(value_info: Any) -> tuple[int, list[int | str]]:
     return tensor_type.elem_type, dims
 
 
-def _find_inputs(g: _Graph, model: Path) -> tuple[str, str, str]:
-    """Classify the graph inputs by dtype and shape: ids, lengths, scales; refuse sid."""
+def _find_inputs(g: _Graph, model: Path) -> tuple[str, str, str, str | None]:
+    """Classify the graph inputs by dtype and shape: ids, lengths, scales, speaker id."""
     from onnx import TensorProto
 
     ids = lengths = scales = None
@@ -284,19 +286,22 @@ def _find_inputs(g: _Graph, model: Path) -> tuple[str, str, str]:
             for i in g.consumers.get(n, ())
         )
     ]
-    if speaker_inputs:
-        raise PiperImportError(
-            f"{model}: multi-speaker Piper voices are not supported yet: the graph has a speaker "
-            f"input {speaker_inputs[0]!r} (int64 [B]) feeding a speaker embedding used by both the "
-            "encoder and the decoder; import a single-speaker voice (inputs 'input', "
-            "'input_lengths', 'scales' only)"
-        )
     lengths_candidates = [n for n in int_vectors if n not in speaker_inputs]
-    if ids is None or scales is None or len(lengths_candidates) != 1:
+    if ids is None or scales is None or len(lengths_candidates) != 1 or len(speaker_inputs) > 1:
         found = ", ".join(f"{n} {_describe(vi)}" for n, vi in g.inputs.items()) or "no inputs"
         raise _refuse(model, f"inputs are {found}")
     lengths = lengths_candidates[0]
-    return ids, lengths, scales
+    return ids, lengths, scales, (speaker_inputs[0] if speaker_inputs else None)
+
+
+def _speaker_only(g: _Graph, tensor: str, speaker: str | None) -> bool:
+    """Whether ``tensor`` is computed from the speaker id alone (its embedding, reshaped)."""
+    if speaker is None:
+        return False
+    if tensor == speaker:
+        return True
+    used = {t for i in g.ancestors([tensor]) for t in g.nodes[i].input if t in g.inputs}
+    return used == {speaker}
 
 
 def _describe(vi: Any) -> str:
@@ -326,7 +331,7 @@ def _find_cut_points(g: _Graph, model: Path) -> _Cuts:
     * y_mask: the decoder (everything between z_p and the graph output) needs exactly one
       more tensor computed before it: the frame mask, [B,1,F].
     """
-    ids, lengths, scales = _find_inputs(g, model)
+    ids, lengths, scales, speaker = _find_inputs(g, model)
 
     ceils = [i for i, n in enumerate(g.nodes) if n.op_type == "Ceil"]
     ceils = [
@@ -427,6 +432,8 @@ def _find_cut_points(g: _Graph, model: Path) -> _Cuts:
     }
     frontier.discard(z_p)
     frontier = {t for t in frontier if getattr(g.node_of(t), "op_type", None) != "Constant"}
+    # a multi-speaker decoder is conditioned on the speaker: it takes the speaker id too
+    frontier = {t for t in frontier if not _speaker_only(g, t, speaker)}
     if len(frontier) != 1 or next(iter(frontier)) in g.inputs:
         raise _refuse(
             model,
@@ -459,6 +466,7 @@ def _find_cut_points(g: _Graph, model: Path) -> _Cuts:
         audio=audio,
         dp_noise=[g.nodes[i] for i in dp_random],
         scale_index=scale_index,
+        speaker=speaker,
     )
 
 
@@ -488,12 +496,24 @@ def _load_config(model: Path, config: Path | None) -> dict[str, Any]:
     if problems:
         raise PiperImportError(f"{path}: not a Piper voice config: " + "; ".join(problems))
     speakers = data.get("num_speakers", 1)
-    if isinstance(speakers, int) and speakers > 1:
-        raise PiperImportError(
-            f"{path}: multi-speaker Piper voices are not supported yet: num_speakers is {speakers}; "
-            "import a single-speaker voice"
-        )
+    if not isinstance(speakers, int) or isinstance(speakers, bool) or speakers < 1:
+        raise PiperImportError(f"{path}: num_speakers is {speakers!r}, expected a positive integer")
+    id_map = data.get("speaker_id_map") or {}
+    if not isinstance(id_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v < speakers
+            for k, v in id_map.items()):
+        raise PiperImportError(f"{path}: speaker_id_map must map names to ids in [0, {speakers})")
     return data
+
+
+def speaker_table(config: dict[str, Any]) -> dict[str, int]:
+    """The voice's speakers by name -> id (Piper's speaker_id_map; ids alone where it has none)."""
+    count = int(config.get("num_speakers", 1))
+    named = dict(config.get("speaker_id_map") or {})
+    table = {str(name): int(sid) for name, sid in sorted(named.items(), key=lambda kv: kv[1])}
+    for sid in sorted(set(range(count)) - set(table.values())):
+        table[str(sid)] = sid
+    return table
 
 
 def _load_model(model: Path) -> Any:
@@ -584,7 +604,8 @@ def _symbolic(shapes: list[tuple[int, ...]], lengths: list[int], name: str) -> l
 def _probe_encoder(proto: Any, cuts: _Cuts) -> tuple[int, list[list[int | str]]]:
     """Run the encoder part (random nodes still inside) on two lengths: channels, noise shapes."""
     likes = [n.input[0] if n.op_type.endswith("Like") else n.output[0] for n in cuts.dp_noise]
-    probe = extract(proto, [cuts.ids, cuts.lengths, cuts.scales], [cuts.m_p, *likes])
+    speaker = [cuts.speaker] if cuts.speaker else []
+    probe = _extract_with_speaker(proto, [cuts.ids, cuts.lengths, cuts.scales], [cuts.m_p, *likes], cuts.speaker)
     session = _session(probe)
     lengths = [5, 8]
     runs = []
@@ -593,6 +614,7 @@ def _probe_encoder(proto: Any, cuts: _Cuts) -> tuple[int, list[list[int | str]]]
             cuts.ids: np.ones((1, t), np.int64),
             cuts.lengths: np.array([t], np.int64),
             cuts.scales: np.array([0.0, 1.0, 0.0], np.float32),
+            **{name: np.zeros(1, np.int64) for name in speaker if reads(probe, name)},
         }
         runs.append([o.shape for o in session.run(None, feeds)])
     m_p_dims = _symbolic([r[0] for r in runs], lengths, "T")
@@ -606,12 +628,22 @@ def _probe_encoder(proto: Any, cuts: _Cuts) -> tuple[int, list[list[int | str]]]
     return int(m_p_dims[1]), noise
 
 
+def _extract_with_speaker(model: Any, inputs: list[str], outputs: list[str], speaker: str | None) -> Any:
+    """Extract a part, taking the speaker id as an input only where the part uses it."""
+    if speaker is not None:
+        part = extract(model, [*inputs, speaker], outputs)
+        if reads(part, speaker):
+            return part
+    return extract(model, inputs, outputs)
+
+
 def _hop_length(decoder: Any, channels: int) -> int:
     session = _session(decoder)
     lengths = [3, 5]
     hops = set()
+    speaker = {SPEAKER: np.zeros(1, np.int64)} if reads(decoder, SPEAKER) else {}
     for f in lengths:
-        (audio,) = session.run(None, {"z_p": np.zeros((1, channels, f), np.float32)})
+        (audio,) = session.run(None, {"z_p": np.zeros((1, channels, f), np.float32), **speaker})
         if audio.ndim != 3 or audio.shape[:2] != (1, 1) or audio.shape[2] % f:
             raise PiperImportError(
                 f"probe: decoder output shape {list(audio.shape)} for {f} frames, expected [1, 1, F*hop]"
@@ -677,10 +709,11 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
     enc_src.graph.node.extend(kept_nodes)
     for n in cuts.dp_noise:
         enc_src.graph.input.append(onnx.helper.make_tensor_value_info(n.output[0], onnx.TensorProto.FLOAT, None))
-    encoder = extract(
+    encoder = _extract_with_speaker(
         enc_src,
         [cuts.ids, cuts.lengths, cuts.scales, *(n.output[0] for n in cuts.dp_noise)],
         [cuts.m_p, cuts.logs_p, cuts.x_mask, cuts.w_ceil],
+        cuts.speaker,
     )
     del enc_src
     rename(
@@ -694,14 +727,17 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
             cuts.x_mask: "x_mask",
             cuts.w_ceil: "w_ceil",
             **{n.output[0]: name for n, name in zip(cuts.dp_noise, noise_names, strict=True)},
+            **({cuts.speaker: SPEAKER} if cuts.speaker else {}),
         },
     )
+    speaker_io = {SPEAKER: {"dtype": "int64", "shape": [1]}}
     encoder_io: dict[str, Any] = {
         "inputs": {
             "input": {"dtype": "int64", "shape": [1, "T"]},
             "input_lengths": {"dtype": "int64", "shape": [1]},
             "scales": {"dtype": "float32", "shape": [3]},
             **{name: {"dtype": "float32", "shape": dims} for name, dims in zip(noise_names, noise_dims, strict=True)},
+            **(speaker_io if reads(encoder, SPEAKER) else {}),
         },
         "outputs": {
             "m_p": {"dtype": "float32", "shape": [1, channels, "T"]},
@@ -713,11 +749,12 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
     declare(encoder, encoder_io)
 
     # Decoder: z_p (and the frame mask, folded to ones) -> audio.
-    decoder = extract(proto, [cuts.z_p, cuts.y_mask], [cuts.audio])
-    rename(decoder, {cuts.z_p: "z_p", cuts.audio: "audio"})
+    decoder = _extract_with_speaker(proto, [cuts.z_p, cuts.y_mask], [cuts.audio], cuts.speaker)
+    rename(decoder, {cuts.z_p: "z_p", cuts.audio: "audio", **({cuts.speaker: SPEAKER} if cuts.speaker else {})})
     _fold_y_mask(decoder, cuts.y_mask, "z_p")
     decoder_io: dict[str, Any] = {
-        "inputs": {"z_p": {"dtype": "float32", "shape": [1, channels, "F"]}},
+        "inputs": {"z_p": {"dtype": "float32", "shape": [1, channels, "F"]},
+                   **(speaker_io if reads(decoder, SPEAKER) else {})},
         "outputs": {"audio": {"dtype": "float32", "shape": [1, 1, "S"]}},
     }
     declare(decoder, decoder_io)
@@ -739,7 +776,7 @@ def split_piper(model: Path, config: Path | None, out_dir: Path) -> PiperSplit:
         decoder_io=decoder_io,
         sample_rate=int(data["audio"]["sample_rate"]),
         hop_length=hop,
-        num_speakers=1,
+        num_speakers=int(data.get("num_speakers", 1)),
         config=data,
         cut_points=cut_points,
     )
@@ -762,8 +799,12 @@ FLOW_SCHEDULE = {"first_window": 24, "max_window": 1024, "growth": 8.0, "context
 HIFIGAN_SCHEDULE = {"first_window": 8, "max_window": 1024, "growth": 8.0, "context": 12}
 
 
-def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, Any]:
-    """The addon manifest for a split Piper voice: Encoders -> Upsampler -> Decoder."""
+def piper_manifest(split: PiperSplit, name: str, source: str = "",
+                   speaker_nets: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The addon manifest for a split Piper voice: Encoders -> Upsampler -> Decoder.
+
+    ``speaker_nets``: the decoder networks (``flow``, ``hifigan``) that read the speaker
+    id of a multi-speaker voice; the encoder's own inputs say whether it does."""
     cfg = split.config
     phoneme_type = cfg.get("phoneme_type", "espeak")
     if phoneme_type != "espeak":
@@ -777,6 +818,14 @@ def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, 
     for key in encoder_inputs:
         if key.startswith("dp_noise"):
             encoder_inputs[key] = {**encoder_inputs[key], "feed": {"noise": "normal"}}
+    sid = {SPEAKER: {"dtype": "int64", "shape": [1], "feed": {"speaker_id": True}}}
+    if SPEAKER in encoder_inputs:
+        encoder_inputs.update(sid)
+    frames = {"z_p": split.decoder_io["inputs"]["z_p"]}
+    speakers: dict[str, Any] = {}
+    if split.num_speakers > 1:
+        table = speaker_table(cfg)
+        speakers = {"speakers": {k: {"id": v} for k, v in table.items()}, "default_speaker": next(iter(table))}
     language = (cfg.get("language") or {}).get("code") or espeak_voice
     return {
         "format_version": 1,
@@ -796,11 +845,13 @@ def piper_manifest(split: PiperSplit, name: str, source: str = "") -> dict[str, 
             "encoder": {"file": ENCODER_FILE, "format": "onnx", "role": "encoder",
                         "inputs": encoder_inputs, "outputs": split.encoder_io["outputs"]},
             "flow": {"file": FLOW_FILE, "format": "onnx", "role": "decoder",
-                     "inputs": split.decoder_io["inputs"],
-                     "outputs": {"z": split.decoder_io["inputs"]["z_p"]}},
+                     "inputs": {**frames, **(sid if "flow" in speaker_nets else {})},
+                     "outputs": {"z": frames["z_p"]}},
             "hifigan": {"file": HIFIGAN_FILE, "format": "onnx", "role": "vocoder", "time_ratio": split.hop_length,
-                        "inputs": {"z": split.decoder_io["inputs"]["z_p"]}, "outputs": split.decoder_io["outputs"]},
+                        "inputs": {"z": frames["z_p"], **(sid if "hifigan" in speaker_nets else {})},
+                        "outputs": split.decoder_io["outputs"]},
         },
+        **speakers,
         "stack": [{
             "type": "StreamablePipeline",
             "sequence_block": {"type": "Encoders"},
@@ -830,9 +881,11 @@ def import_piper(model: Path, config: Path | None, out_dir: Path, name: str | No
     try:
         split = split_piper(model, config, tmp)
         channels = int(split.decoder_io["inputs"]["z_p"]["shape"][1])
-        split_vits_decoder(split.decoder_path, tmp, channels)  # flow.onnx + hifigan.onnx
+        parts = split_vits_decoder(split.decoder_path, tmp, channels)  # flow.onnx + hifigan.onnx
         split.decoder_path.unlink()
-        write_manifest(tmp, piper_manifest(split, name, model.name))
+        speaker_nets = frozenset(n for n, path in zip(("flow", "hifigan"), parts, strict=True)
+                                 if SPEAKER in graph_io(path)[0])
+        write_manifest(tmp, piper_manifest(split, name, model.name, speaker_nets))
         read_manifest(tmp)  # the result must validate before it appears
         tmp.chmod(0o755)
         if out_dir.exists():

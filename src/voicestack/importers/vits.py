@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from voicestack.errors import VoicestackError
-from voicestack.onnxtools import declare, extract, rename
+from voicestack.onnxtools import declare, extract, reads, rename
 from voicestack.onnxtools import save as onnx_save
 
 SPLIT_VERSION = 1
@@ -51,6 +51,16 @@ def find_hifigan_input(model: Any) -> str:
     return str(node.input[0])
 
 
+SPEAKER = "speaker"  # the speaker id input of a multi-speaker voice's networks (int64 [1])
+
+
+def _extract(model: Any, inputs: list[str], outputs: list[str]) -> Any:
+    """Extract a part; an input it does not read (the speaker id) is left out."""
+    part = extract(model, inputs, outputs)
+    unused = [n for n in inputs if not reads(part, n)]
+    return extract(model, [n for n in inputs if n not in unused], outputs) if unused else part
+
+
 def split_vits_decoder(decoder: Path, out_dir: Path, channels: int = 192) -> tuple[Path, Path]:
     """Write ``flow.onnx`` (z_p -> z) and ``hifigan.onnx`` (z -> audio); return their paths."""
     import onnx
@@ -58,14 +68,19 @@ def split_vits_decoder(decoder: Path, out_dir: Path, channels: int = 192) -> tup
     model = onnx.load(str(decoder))
     z_name = find_hifigan_input(model)
     (audio_name,) = [o.name for o in model.graph.output]
-    (zp_name,) = [i.name for i in model.graph.input]
-    hifigan = extract(model, [z_name], [audio_name])
+    # a multi-speaker decoder also takes the speaker id; each part keeps it where it reads it
+    speaker = [i.name for i in model.graph.input if i.name == SPEAKER]
+    (zp_name,) = [i.name for i in model.graph.input if i.name != SPEAKER]
+    sid = {SPEAKER: {"dtype": "int64", "shape": [1]}}
+    hifigan = _extract(model, [z_name, *speaker], [audio_name])
     rename(hifigan, {z_name: "z"})
-    declare(hifigan, {"inputs": {"z": {"dtype": "float32", "shape": [1, channels, "F"]}},
+    declare(hifigan, {"inputs": {"z": {"dtype": "float32", "shape": [1, channels, "F"]},
+                                 **(sid if reads(hifigan, SPEAKER) else {})},
                        "outputs": {audio_name: {"dtype": "float32", "shape": [1, 1, "S"]}}})
-    flow = extract(model, [zp_name], [z_name])
+    flow = _extract(model, [zp_name, *speaker], [z_name])
     rename(flow, {z_name: "z"})
-    declare(flow, {"inputs": {zp_name: {"dtype": "float32", "shape": [1, channels, "F"]}},
+    declare(flow, {"inputs": {zp_name: {"dtype": "float32", "shape": [1, channels, "F"]},
+                              **(sid if reads(flow, SPEAKER) else {})},
                     "outputs": {"z": {"dtype": "float32", "shape": [1, channels, "F"]}}})
     for net in (flow, hifigan):
         net.producer_name, net.producer_version = "voicestack.importers.vits", str(SPLIT_VERSION)
