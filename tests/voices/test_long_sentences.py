@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import voicestack
@@ -15,17 +14,17 @@ pytestmark = pytest.mark.real_voice
 
 # held-out long sentences without a single punctuation mark inside (50 to 90 words)
 LONG = [
-    "The old ferry that used to cross the river twice every morning carried farmers with their baskets of "
-    "apples and pears and the children who went to the school on the far bank and the postman who knew "
-    "every family by name and never once in thirty years forgot to wave to the lighthouse keeper standing "
-    "on the rocks below the hill",
-    "When the engineers finally opened the valve the water rushed through the new channel faster than anyone "
-    "had expected and within an hour the dry fields that had waited all summer for rain were shining under a "
-    "thin bright sheet that reflected the clouds drifting slowly toward the mountains in the west",
-    "My grandmother kept a small notebook in the kitchen drawer where she wrote down the names of the birds "
-    "that came to the garden each winter along with the date and the weather and sometimes a short remark "
-    "about how hungry they looked or how loudly they argued over the seeds she scattered on the frozen path "
-    "behind the house before breakfast",
+    ("The old ferry that used to cross the river twice every morning carried farmers with their baskets of "
+     "apples and pears and the children who went to the school on the far bank and the postman who knew "
+     "every family by name and never once in thirty years forgot to wave to the lighthouse keeper standing "
+     "on the rocks below the hill"),
+    ("When the engineers finally opened the valve the water rushed through the new channel faster than anyone "
+     "had expected and within an hour the dry fields that had waited all summer for rain were shining under a "
+     "thin bright sheet that reflected the clouds drifting slowly toward the mountains in the west"),
+    ("My grandmother kept a small notebook in the kitchen drawer where she wrote down the names of the birds "
+     "that came to the garden each winter along with the date and the weather and sometimes a short remark "
+     "about how hungry they looked or how loudly they argued over the seeds she scattered on the frozen path "
+     "behind the house before breakfast"),
 ]
 
 

@@ -54,9 +54,9 @@ import numpy as np
 import numpy.typing as npt
 
 from voicestack.errors import VoicestackError
+from voicestack.importers.vits import SPEAKER
 from voicestack.onnxtools import declare, extract, graph_io, reads, rename
 from voicestack.onnxtools import save as onnx_save
-from voicestack.importers.vits import SPEAKER
 
 _log = logging.getLogger(__name__)
 
@@ -815,9 +815,9 @@ def piper_manifest(split: PiperSplit, name: str, source: str = "",
     inference = cfg.get("inference", {})
     encoder_inputs = dict(split.encoder_io["inputs"])
     encoder_inputs["scales"] = {**encoder_inputs["scales"], "feed": {"params": ["noise_scale", "length_scale", "noise_w"]}}
-    for key in encoder_inputs:
+    for key, decl in list(encoder_inputs.items()):
         if key.startswith("dp_noise"):
-            encoder_inputs[key] = {**encoder_inputs[key], "feed": {"noise": "normal"}}
+            encoder_inputs[key] = {**decl, "feed": {"noise": "normal"}}
     sid = {SPEAKER: {"dtype": "int64", "shape": [1], "feed": {"speaker_id": True}}}
     if SPEAKER in encoder_inputs:
         encoder_inputs.update(sid)
