@@ -95,6 +95,7 @@ class Manifest:
     assets: Mapping[str, AssetDecl] = field(default_factory=dict)
     speakers: Mapping[str, SpeakerDecl] = field(default_factory=dict)
     default_speaker: str | None = None
+    fallback: Fallback | None = None
 
     @property
     def kind(self) -> str:
@@ -165,6 +166,19 @@ class ManifestFields:
     fallback: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """Who finishes an utterance when this voice fails inside it (an attention guard fired):
+    another ``stack`` of the addon, or another ``voice`` reading the same ids."""
+
+    voice: str | None = field(default=None, metadata=limits(nonempty=True, max_len=200))
+    stack: str | None = field(default=None, metadata=limits(nonempty=True, max_len=200))
+
+    def __post_init__(self) -> None:
+        if (self.voice is None) == (self.stack is None):
+            raise ValueError("expected exactly one of 'voice' (another voice) or 'stack' (a stack of this addon)")
+
+
 def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     version = data.get("format_version")
@@ -198,13 +212,17 @@ def parse_manifest(data: Mapping[str, Any], root: Path) -> tuple[Manifest | None
     profiles = data.get("profiles", {})
     if not isinstance(profiles, Mapping):
         profiles = {}
+    fallback = parse_into(Fallback, top.fallback, "fallback", "fallback", problems) \
+        if top is not None and top.fallback is not None else None
+    if fallback is not None and fallback.stack is not None and fallback.stack not in stacks:
+        problems.append(("fallback.stack", f"no stack {fallback.stack!r} (stacks: {', '.join(stacks) or 'none'})"))
     if problems:
         return None, problems
     manifest = Manifest(
         name=name, version=ver, language=language, sample_rate=rate, architecture=str(architecture),
         root=Path(root), frontend=frontend, inference={k: float(v) for k, v in inference.items()},
         networks=networks, stacks=stacks, profiles=profiles, description=str(data.get("description", "")),
-        raw=data, assets=assets, speakers=speakers, default_speaker=default_speaker,
+        raw=data, assets=assets, speakers=speakers, default_speaker=default_speaker, fallback=fallback,
     )
     return manifest, problems
 

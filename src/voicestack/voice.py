@@ -37,6 +37,21 @@ class AudioChunk:
         return self.audio.size / self.sample_rate
 
 
+def _ids_of(frontend: Any) -> Any:
+    """What decides a front-end's ids (its JSON without the piece limits), to compare two."""
+    if isinstance(frontend, Mapping):
+        return {k: _ids_of(v) for k, v in frontend.items() if k not in ("max_piece", "max_encode", "normalize")}
+    return frontend
+
+
+def _failure(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The end event of a guard that failed with a place to resume from, if any."""
+    for event in events:
+        if event.get("event") == "end" and event.get("status") not in (None, "stop_token") and "resume" in event:
+            return event
+    return None
+
+
 def validate_stack(manifest: Manifest, stack_name: str = "default",
                    profile: str | Mapping[str, Any] | None = None) -> tuple[Any, dict[str, TensorDecl]]:
     """Parse + check one of the manifest's stacks (under ``profile``): (spec, emitted tensors)."""
@@ -57,11 +72,43 @@ class Voice:
         self.language = manifest.language
         self.architecture = manifest.architecture
         self.defaults = dict(manifest.inference)
+        self.fallback: Voice | None = None  # finishes an utterance this voice fails inside
 
     @classmethod
     def load(cls, addon_dir: Path, profile: str | Mapping[str, Any] | None = None,
-             sessions: SessionFactory | None = None) -> Voice:
-        return cls.from_assembled(assembly.load(Path(addon_dir), profile, sessions=sessions))
+             sessions: SessionFactory | None = None, *, fallback: bool = True) -> Voice:
+        voice = cls.from_assembled(assembly.load(Path(addon_dir), profile, sessions=sessions))
+        decl = voice.manifest.fallback
+        if fallback and decl is not None:
+            # loaded now, not on failure: the hand-over must not wait for a load
+            voice.fallback = cls._load_fallback(voice, decl, profile, sessions)
+        return voice
+
+    @classmethod
+    def _load_fallback(cls, voice: Voice, decl: Any, profile: Any, sessions: SessionFactory | None) -> Voice:
+        if decl.stack is not None:
+            return cls.from_assembled(assembly.load(voice.manifest, profile, stack=decl.stack, sessions=sessions))
+        from voicestack.catalog import resolve
+        from voicestack.profiles import BUILTIN_PROFILES
+
+        # the same runtime settings; a stack choice or a profile of this addon's own is this addon's
+        if isinstance(profile, Mapping):
+            profile = {k: v for k, v in profile.items() if k != "stack"}
+        elif isinstance(profile, str) and profile not in BUILTIN_PROFILES:
+            profile = None
+        try:
+            other = cls.load(resolve(decl.voice), profile, sessions, fallback=False)
+        except SpecError as err:
+            raise SpecError.at("fallback.voice", f"fallback voice {decl.voice!r} does not load: {err}",
+                               source=voice.manifest.source) from None
+        if other.sample_rate != voice.sample_rate:
+            raise SpecError.at("fallback.voice", f"fallback voice {decl.voice!r} speaks at {other.sample_rate} Hz, "
+                               f"this voice at {voice.sample_rate} Hz", source=voice.manifest.source)
+        if _ids_of(other.manifest.frontend) != _ids_of(voice.manifest.frontend):
+            raise SpecError.at("fallback.voice", f"fallback voice {decl.voice!r} reads other ids than this voice "
+                               "(its front-end differs): it could not go on where this voice stopped",
+                               source=voice.manifest.source)
+        return other
 
     @classmethod
     def from_assembled(cls, built: assembly.Assembled) -> Voice:
@@ -121,16 +168,57 @@ class Voice:
 
     def _stream(self, text: str, req: Request) -> Iterator[AudioChunk]:
         pieces = 0
+        speaker: Voice = self  # the fallback once this voice failed inside the utterance
+        sub: Request | None = None
         for number, piece in enumerate(self.frontend.pieces(text)):
             pieces += 1
             req.piece = number
             req.events.extend(piece.events)
-            for chunk in self.root.stream(None, dict(piece.tensors), req):
-                audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
-                if audio.size:
-                    yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
+            if sub is not None:
+                yield from self._pulled(speaker, dict(piece.tensors), req, sub, number)
+                continue
+            mark = len(req.events)
+            yield from self._pulled(self, dict(piece.tensors), req, req, number)
+            failed = self.fallback is not None and _failure(req.events[mark:])
+            if failed:
+                speaker, sub = self.fallback, self._fallback_request(req)  # type: ignore[assignment]
+                ids = np.asarray(piece.tensors[self.frontend.ids_tensor]).reshape(-1)
+                n = int(np.asarray(piece.tensors.get(self.frontend.lengths_tensor, [ids.size])).reshape(-1)[0])
+                at = int(failed["resume"])
+                req.events.append({"event": "fallback", "voice": self.name, "to": speaker.name,
+                                   "status": failed["status"], "piece": number, "resume": at,
+                                   "message": f"{self.name}: {failed['status']} at symbol {at} of {n}; "
+                                              f"{speaker.name} speaks the rest"})
+                if at < n:
+                    rest = self.frontend.resume(ids[:n].tolist(), at)
+                    tensors = {self.frontend.ids_tensor: np.asarray([rest], np.int64),
+                               self.frontend.lengths_tensor: np.asarray([len(rest)], np.int64)}
+                    yield from self._pulled(speaker, tensors, req, sub, number)
         if pieces == 0:
             raise RequestError("text", "nothing to speak: the text has no words this voice can read")
+
+    def _pulled(self, voice: Voice, tensors: dict[str, np.ndarray], req: Request, sub: Request,
+                number: int) -> Iterator[AudioChunk]:
+        """``voice`` speaks one piece under ``sub``, which follows ``req``'s pacing."""
+        sub.piece = number
+        stream = voice.root.stream(None, tensors, sub)
+        while True:
+            sub.window_limit = req.window_limit  # set between pulls by whoever pulls (the service)
+            chunk = next(stream, None)
+            if chunk is None:
+                return
+            audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
+            if audio.size:
+                yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
+
+    def _fallback_request(self, req: Request) -> Request:
+        """The fallback's request: its own defaults, the caller's overrides, one seed, one
+        cancel flag, one record of events and timings."""
+        assert self.fallback is not None
+        overrides = {k: v for k, v in req.params.items() if self.defaults.get(k) != v and k in self.fallback.defaults}
+        sub = Request(params={**self.fallback.defaults, **overrides}, seed=req.seed, cancel=req.cancel,
+                      timings=req.timings, calls=req.calls, events=req.events, observer=req.observer)
+        return sub
 
     def synthesize(self, text: str, **kwargs: Any) -> AudioChunk:
         """The whole utterance at once (same audio as joining ``stream``)."""

@@ -187,11 +187,14 @@ def run(args: argparse.Namespace) -> int:
 
         voice = voicestack.load_voice(args.voice, profile=profile)
         enc = encoder(target.fmt, voice.sample_rate)
-        chunks = voice.stream(text, length_scale=args.length_scale, noise_scale=args.noise_scale,
-                              noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
+        req = voice.request(length_scale=args.length_scale, noise_scale=args.noise_scale,
+                            noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
+        chunks = voice.stream(text, request=req)
         audio = _with_progress(chunks, len(text)) if len(text) > 400 and sys.stderr.isatty() else \
             (c.audio for c in chunks)
         samples = _encode(out, audio, enc, target)
+    for message in dict.fromkeys(str(e["message"]) for e in req.events if e.get("message")):
+        print(f"note: {message}", file=sys.stderr)  # text it skipped, a fallback that took over
     if target.path is not None:
         print(f"{target.label}: {samples / voice.sample_rate:.2f} s of {target.fmt} at {enc.rate} Hz", file=sys.stderr)
     return 0

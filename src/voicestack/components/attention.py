@@ -26,7 +26,11 @@ STATUS is ``stop_token`` (a clean end) or one of the failures:
 On a failure the utterance ends cleanly: the frames made so far are handed on (minus the
 ``patience`` steps that showed a backwards or forward jump, which are held back for that
 reason) and the stream stops; ``on_failure: "raise"`` raises :class:`AttentionFailure`
-instead. ``request.check_cancelled()`` runs every step, so nothing loops forever. The
+instead. With ``hold: "word"`` the decoder holds back every frame of the word the
+attention is on and releases a word's frames only once the attention has moved past
+it, so a failure drops exactly the word it happened in: the end event then says where
+to resume (``resume``, the symbol index where that word starts), and a voice with a
+declared ``fallback`` speaks the rest from there (see ``voicestack.voice``). ``request.check_cancelled()`` runs every step, so nothing loops forever. The
 frames never depend on ``chunk_frames``: chunking only groups them.
 """
 
@@ -39,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream
-from voicestack.components.base import CheckEnv
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.decoders import AutoregressiveDecoder, AutoregressiveParams
 from voicestack.errors import VoicestackError
 from voicestack.components.base import register
@@ -73,6 +77,7 @@ class AttentionParams(AutoregressiveParams):
     max_hole: int = 0  # 0 disables the coverage-hole check
     hole_mass: float = 0.02
     on_failure: str = "end"  # "end" | "raise"
+    hold: str = "steps"  # "steps": the last `patience` steps; "word": the word the attention is on
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -86,6 +91,8 @@ class AttentionParams(AutoregressiveParams):
             raise ValueError(f"max_frames_per_symbol must be > 0, got {self.max_frames_per_symbol}")
         if self.on_failure not in ("end", "raise"):
             raise ValueError(f"on_failure must be 'end' or 'raise', got {self.on_failure!r}")
+        if self.hold not in ("steps", "word"):
+            raise ValueError(f"hold must be 'steps' or 'word', got {self.hold!r}")
 
 
 class AttentionGuard:
@@ -162,6 +169,15 @@ class AttentionDecoder(AutoregressiveDecoder):
 
     type_name = "AttentionDecoder"
     Params = AttentionParams
+    frontend: Any = None  # set by build: it says where the words of a piece start
+
+    def word_starts(self, tensors: Tensors, symbols: int) -> list[int]:
+        """Symbol indices where a word starts (0 first), from the front-end's cut points."""
+        ids_name = getattr(self.frontend, "ids_tensor", "input")
+        if self.frontend is None or ids_name not in tensors:
+            return [0]
+        ids = [int(v) for v in np.asarray(tensors[ids_name]).reshape(-1)[:symbols]]
+        return [0, *sorted(c for c, _ in self.frontend.cut_points(ids) if 0 < c < symbols)]
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         p: AttentionParams = self.params  # type: ignore[assignment]
@@ -169,11 +185,20 @@ class AttentionDecoder(AutoregressiveDecoder):
         frame_limit = max(p.min_frames, int(np.ceil(symbols * p.max_frames_per_symbol)))
         state = self.initial_state(tensors, p.initial)
         guard = AttentionGuard(p, symbols)
-        held: deque[np.ndarray] = deque()  # frames of the last `patience` steps, not yet released
+        held: deque[np.ndarray] = deque()  # frames not yet released (see `hold`)
         ready: list[np.ndarray] = []
         n_ready = frames = step = 0
+        words = self.word_starts(tensors, symbols) if p.hold == "word" else [0]
+        resume = 0  # where the frames not yet released start, in symbols (hold "word")
         target = p.first_chunk_frames or p.chunk_frames
         status = "max_length"
+        def release() -> None:
+            nonlocal n_ready
+            while held:
+                part = held.popleft()
+                ready.append(part)
+                n_ready += part.shape[-1]
+
         while frames < frame_limit:
             request.check_cancelled()
             out = self.call({**tensors, **state}, request, f"{self.name}/{step}")
@@ -187,20 +212,31 @@ class AttentionDecoder(AutoregressiveDecoder):
             failure = guard.step(out[p.weights_output])
             if failure is not None:
                 status = failure
-                if status in ("attention_backwards", "attention_skipped"):
-                    # the suspect steps are the ones held back (and this one): drop them
+                if status in ("attention_backwards", "attention_skipped") or p.hold == "word":
+                    # the suspect steps (hold "steps") or the failed word (hold "word") are dropped
                     held.clear()
                     frame = frame[..., :0]
+            elif p.hold == "word":
+                current = max(w for w in words if w <= guard.furthest)
+                if current > resume:  # the attention moved past a word: what was held is safe now
+                    release()
+                    resume = current
             held.append(frame)
             stopped = failure is None and p.stop_output is not None and frames >= p.min_frames and \
                 float(np.asarray(out[p.stop_output]).reshape(-1)[0]) >= p.stop_threshold
             if stopped:
                 status = guard.at_stop()
             done = failure is not None or stopped
-            while held and (done or len(held) > p.patience):
-                part = held.popleft()
-                ready.append(part)
-                n_ready += part.shape[-1]
+            if p.hold == "word":
+                if status == "stop_token" and stopped:
+                    release()
+                elif stopped:
+                    held.clear()  # a premature stop: the word it stopped in is said again
+            else:
+                while held and (done or len(held) > p.patience):
+                    part = held.popleft()
+                    ready.append(part)
+                    n_ready += part.shape[-1]
             if n_ready >= target or (done and n_ready):
                 yield {p.output: np.concatenate(ready, axis=-1)}
                 ready, n_ready, target = [], 0, p.chunk_frames
@@ -208,6 +244,8 @@ class AttentionDecoder(AutoregressiveDecoder):
                 break
         else:
             guard.detail = f"{frames} frames for {symbols} symbols without a stop"
+        if status == "max_length" and p.hold == "word":
+            held.clear()  # a drone or a loop in the word it ran out in
         if status == "max_length":
             ready.extend(held)
             if ready:
@@ -216,9 +254,16 @@ class AttentionDecoder(AutoregressiveDecoder):
                     yield {p.output: joined}
         request.events.append({"block": self.name, "event": "end", "status": status, "frames": frames,
                                "steps": step, "symbols": symbols, "position": guard.furthest,
-                               "detail": guard.detail})
+                               "detail": guard.detail, **({"resume": resume} if p.hold == "word" else {})})
         if status in FAILURES and p.on_failure == "raise":
             raise AttentionFailure(self.name, status, guard.detail)
+
+    @classmethod
+    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> AttentionDecoder:
+        block = super().build(spec, children, ctx)
+        assert isinstance(block, AttentionDecoder)
+        block.frontend = ctx.frontend
+        return block
 
     @classmethod
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:

@@ -112,6 +112,10 @@ class IdMap(FrontEndPart):
     def pad_id(self) -> int:
         return 0
 
+    def resume(self, ids: Sequence[int], at: int) -> list[int]:
+        """The ids of a piece that says ``ids`` from index ``at`` (a word start) on."""
+        return [int(v) for v in ids[at:]]
+
     def split(self, ids: list[int], limit: int) -> Iterator[list[int]]:
         """Cut one sentence's ids into pieces of at most ``limit`` ids (default: at cut points)."""
         for a, b in choose_cuts(len(ids), self.cut_points(ids), limit)[0]:
@@ -141,6 +145,11 @@ class FrontEnd(FrontEndPart):
 
     def pad_id(self) -> int:
         return 0
+
+    def resume(self, ids: Sequence[int], at: int) -> list[int]:
+        """The ids of a piece that says ``ids`` from index ``at`` (a word start) on: what a
+        fallback speaks after a voice failed inside a piece."""
+        return [int(v) for v in ids[at:]]
 
     def encode_limit(self) -> int | None:
         """The longest run of ids one encoder call takes -- the voice's limit, the same

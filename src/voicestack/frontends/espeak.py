@@ -164,6 +164,10 @@ class PiperIds(IdMap):
     def pad_id(self) -> int:
         return self.table[PAD][0]
 
+    def resume(self, ids: Sequence[int], at: int) -> list[int]:
+        head = [*self.table[BOS], *self.table[PAD]]
+        return head + [int(v) for v in ids[at:]] if at > 0 else [int(v) for v in ids]
+
     def split(self, ids: list[int], limit: int) -> Iterator[list[int]]:
         """Cut at phrase breaks (after , : ;) first, else between words, inside a word only
         for one word longer than a piece; each part is re-wrapped as ``^ _ ... $``."""
@@ -238,6 +242,9 @@ class PhonemesFrontEnd(FrontEnd):
 
     def encode_limit(self) -> int | None:
         return self.params.max_encode
+
+    def resume(self, ids: Sequence[int], at: int) -> list[int]:
+        return self.stages()[2].resume(ids, at)
 
 
 @dataclass(frozen=True)

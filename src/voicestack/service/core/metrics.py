@@ -42,6 +42,11 @@ class ServiceMetrics:
             "How autoregressive decoders ended each sentence: stop_token is normal; attention_stalled, "
             "attention_backwards, attention_skipped and max_length are guarded failures.",
             ["voice", "block", "status"], registry=r)
+        self.voice_events = Counter(
+            "voicestack_voice_events",
+            "What a voice reported while speaking: fallback (its declared fallback finished an utterance "
+            "it failed inside), unreadable_text (text in a script it cannot read was skipped).",
+            ["voice", "event"], registry=r)
         self.cancelled = Counter("voicestack_streams_cancelled", "Streams stopped because the client went away.",
                                  registry=r)
         self.audio_seconds = Counter("voicestack_audio_seconds", "Audio produced, in seconds.", ["voice"],

@@ -153,6 +153,8 @@ class Synthesis:
         for event in self.request.events:
             if event.get("event") == "end" and "status" in event:
                 m.utterance_ends.labels(self.name, str(event.get("block", "")), str(event["status"])).inc()
+            elif event.get("event") in ("fallback", "unreadable_text"):
+                m.voice_events.labels(self.name, str(event["event"])).inc()
         if self.stream.max_underrun > 0:
             m.underrun.labels(self.name).observe(self.stream.max_underrun)
         if outcome == "ok" and self.stream.produced > 0:
