@@ -1,58 +1,101 @@
 """ONNX graph tools shared by the manifest reader, the importers and the runtimes: a
 network's declared inputs/outputs, sub-graph extraction, renaming, clean declarations and
-atomic saving. ``onnx`` is imported only inside the functions that need it (it costs
-most of a second), and a network's I/O is remembered by content so it is read once.
+atomic saving. ``onnx`` is imported only inside the functions that need it (importing it
+costs most of the start-up), and a network's contract is recorded on disk so that a
+voice loads without it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voicestack.paths import content_key, write_atomic
+from voicestack.paths import cache_dir, content_key, write_atomic
 from voicestack.tensors import TensorDecl
 
-_graph_io_cache: dict[str, tuple[dict[str, TensorDecl], dict[str, TensorDecl]]] = {}
+# A network's contract (its real inputs/outputs and external data files), recorded on disk
+# by the file's identity (path, size, mtime, inode) and checked against its SHA-256 when
+# that identity changes: a voice whose networks were read once loads without importing
+# onnx at all (most of the start-up time) and without hashing its weights.
+RECORD_VERSION = 1
+_records: dict[str, dict[str, Any]] = {}
+
+
+def _identity(path: Path) -> tuple[str, str]:
+    st = Path(path).stat()
+    ident = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    return ident, hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _record_file(name: str) -> Path:
+    return cache_dir() / "contracts" / f"{name}.json"
+
+
+def _read_onnx(path: Path) -> dict[str, Any]:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError) as err:
+        raise ValueError(f"not an ONNX model ({type(err).__name__}: {err})") from None
+    if not model.graph.node and not model.graph.output:
+        raise ValueError("not an ONNX model (no graph in the file)")
+    inits = {i.name for i in model.graph.initializer}
+
+    def decl(v: Any) -> dict[str, Any]:
+        t = v.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "float32"
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+        return {"dtype": dtype, "shape": dims}
+
+    external = [e.value for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                for e in t.external_data if e.key == "location"]
+    return {"inputs": {v.name: decl(v) for v in model.graph.input if v.name not in inits},
+            "outputs": {v.name: decl(v) for v in model.graph.output}, "external": external}
+
+
+def network_record(path: Path) -> dict[str, Any]:
+    """The contract of an ONNX file: ``inputs``/``outputs`` ({name: {dtype, shape}}) and
+    ``external`` data files; from the on-disk record when the file is unchanged."""
+    ident, name = _identity(path)
+    record = _records.get(ident)
+    if record is not None:
+        return record
+    stored = None
+    try:
+        stored = json.loads(_record_file(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    if isinstance(stored, dict) and stored.get("version") == RECORD_VERSION and stored.get("identity") == ident:
+        record = stored
+    else:
+        digest = content_key(path)
+        old = _records.get(digest)
+        record = dict(old) if old is not None else {**_read_onnx(path), "sha256": digest}
+        record.update(version=RECORD_VERSION, identity=ident)
+        try:
+            write_atomic(_record_file(name), json.dumps(record))
+        except OSError:
+            pass  # a read-only cache: the record is kept in memory only
+        _records[digest] = record
+    _records[ident] = record
+    return record
 
 
 def graph_io(path: Path) -> tuple[dict[str, TensorDecl], dict[str, TensorDecl]]:
-    """The real inputs/outputs of an ONNX file (cached by content). Raises ValueError."""
-    key = content_key(path)
-    if key not in _graph_io_cache:
-        import onnx
-        from google.protobuf.message import DecodeError
-
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except (DecodeError, RuntimeError, ValueError, OSError) as err:
-            raise ValueError(f"not an ONNX model ({type(err).__name__}: {err})") from None
-        if not model.graph.node and not model.graph.output:
-            raise ValueError("not an ONNX model (no graph in the file)")
-        inits = {i.name for i in model.graph.initializer}
-
-        def decl(v: Any) -> TensorDecl:
-            t = v.type.tensor_type
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type else "float32"
-            dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim)
-            return TensorDecl(dtype, dims)
-
-        ins = {v.name: decl(v) for v in model.graph.input if v.name not in inits}
-        outs = {v.name: decl(v) for v in model.graph.output}
-        _graph_io_cache[key] = (ins, outs)
-    return _graph_io_cache[key]
+    """The real inputs/outputs of an ONNX file (see :func:`network_record`). Raises ValueError."""
+    record = network_record(path)
+    return ({n: TensorDecl(d["dtype"], tuple(d["shape"])) for n, d in record["inputs"].items()},
+            {n: TensorDecl(d["dtype"], tuple(d["shape"])) for n, d in record["outputs"].items()})
 
 
 def external_data_files(path: Path) -> list[str]:
     """The ``location`` of every initializer stored outside the ONNX file."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    found = []
-    for tensor in model.graph.initializer:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            found.extend(e.value for e in tensor.external_data if e.key == "location")
-    return found
+    return list(network_record(path)["external"])
 
 
 def rename(model: Any, mapping: Mapping[str, str]) -> None:
