@@ -411,7 +411,7 @@ def test_joe_streams_over_http_like_synthesize() -> None:
         want = np.frombuffer(to_pcm16(voicestack.load_voice("joe").synthesize(text, seed=5).audio), "<i2")
         assert snr_db(samples, want) >= 60
         synthesis = service.recent[-1]
-        assert synthesis.first_audio < synthesis.stream.audio_seconds
+        assert synthesis.chunks > 1  # streamed as produced, not in one piece (no timing claim)
         assert_idle(service)
 
 

@@ -73,9 +73,11 @@ def test_long_text_streamed_char_by_char_is_split_like_the_whole():
 def test_max_chars_cuts_a_run_without_an_end_at_a_phrase_or_space():
     splitter = SentenceSplitter(max_chars=40)
     out = splitter.feed("one two three four, five six seven eight nine ten eleven twelve")
-    assert out == ["one two three four,"]
+    assert out == ["one two three four,", "five six seven eight nine ten eleven"]  # every run bounded
     assert all(len(s) <= 40 for s in out)
-    assert splitter.flush() == "five six seven eight nine ten eleven twelve"
+    assert splitter.flush() == "twelve"
+    whole = SentenceSplitter(max_chars=40).feed("x" * 100 + " Then it ended. And")
+    assert [len(s) for s in whole] == [40, 40, 35]  # a sentence over the limit is cut too
     with pytest.raises(ValueError, match="max_chars"):
         SentenceSplitter(max_chars=3)
 

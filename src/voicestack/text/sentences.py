@@ -176,8 +176,10 @@ class SentenceSplitter:
             scan = base + len(window)
         self._scan = scan
         out = self._release(sorted(set(ends))) if ends else []
-        if self.max_chars is not None and self._size > self.max_chars:
-            out.extend(self._force_cut())
+        if self.max_chars is not None:
+            out = [part for sentence in out for part in cut_long(sentence, self.max_chars)]
+            if self._size > self.max_chars:
+                out.extend(self._force_cut())
         self._retail(window, base)
         return out
 
@@ -207,13 +209,21 @@ class SentenceSplitter:
         return out
 
     def _force_cut(self) -> list[str]:
+        """Cut the unfinished text into runs of at most ``max_chars`` until less is left."""
         assert self.max_chars is not None
-        head = self._joined()[: self.max_chars]
-        for pattern in (_PHRASE_END, _SPACE):
-            hits = [m.end() for m in pattern.finditer(head)]
-            if hits and hits[-1] > self.max_chars // 4:
-                return self._release([hits[-1]])
-        return self._release([self.max_chars])
+        text = self._joined()
+        out, pos = [], 0
+        while len(text) - pos > self.max_chars:
+            cut = _cut_at(text, pos, self.max_chars)
+            part = text[pos:cut].strip()
+            if part:
+                out.append(part)
+            pos = cut
+        rest = text[pos:]
+        self._parts, self._size = ([rest] if rest else []), len(rest)
+        self._scan = max(0, self._scan - pos)
+        self._rebased = True
+        return out
 
     def _retail(self, window: str, base: int) -> None:
         """Keep the bounded tail that the next piece is scanned with."""
@@ -228,6 +238,33 @@ class SentenceSplitter:
 
 _PHRASE_END = re.compile(r"[,;:](?=\s)")
 _SPACE = re.compile(r"\s+")
+
+
+def _cut_at(text: str, pos: int, limit: int) -> int:
+    """Where to cut a run of ``text`` from ``pos`` that is longer than ``limit``: after its
+    last ``, ; :`` within the limit, else its last space, else at the limit (a cut
+    keeps at least a quarter of the limit)."""
+    end = pos + limit
+    for pattern in (_PHRASE_END, _SPACE):
+        last = None
+        for last in pattern.finditer(text, pos + limit // 4, end):
+            pass
+        if last is not None:
+            return last.end()
+    return end
+
+
+def cut_long(sentence: str, limit: int) -> list[str]:
+    """``sentence`` in runs of at most ``limit`` characters, cut as :class:`SentenceSplitter` does."""
+    out, pos = [], 0
+    while len(sentence) - pos > limit:
+        cut = _cut_at(sentence, pos, limit)
+        if sentence[pos:cut].strip():
+            out.append(sentence[pos:cut].strip())
+        pos = cut
+    if sentence[pos:].strip():
+        out.append(sentence[pos:].strip())
+    return out
 
 
 def _newlines(text: str, start: int, stop: int) -> Iterator[int]:
