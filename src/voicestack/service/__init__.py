@@ -2,7 +2,8 @@
 
 :mod:`voicestack.service.core` is the transport-free core (pool, scheduler, synthesis
 lifecycle); :mod:`voicestack.service.app` (HTTP, OpenAI-style) and
-:mod:`voicestack.service.ws` (WebSocket) are adapters over it::
+:mod:`voicestack.service.ws` (WebSocket) and :mod:`voicestack.service.wyoming` are adapters
+over it, started side by side by :mod:`voicestack.service.transports`::
 
     from voicestack.service import ServiceConfig, create_app
     app = create_app(ServiceConfig(voices_dirs=("/srv/voices",)))   # any ASGI server
@@ -19,8 +20,12 @@ __all__ = ["ConfigError", "Service", "ServiceConfig", "create_app", "run"]
 
 def __getattr__(name: str) -> Any:
     # the HTTP transport needs starlette (the 'serve' extra); the core does not
-    if name in ("create_app", "run"):
+    if name == "create_app":
         from voicestack.service import app
 
-        return getattr(app, name)
+        return app.create_app
+    if name == "run":  # every transport asked for, over one Service
+        from voicestack.service import transports
+
+        return transports.run
     raise AttributeError(name)
