@@ -116,6 +116,10 @@ def joe_files(dest: Path) -> Path:
     return dest
 
 
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def bench(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-wyoming-"))
     root = Path(__file__).resolve().parents[1]
@@ -130,8 +134,7 @@ async def bench(args: argparse.Namespace) -> None:
                           "--data-dir", str(joe_files(tmp)), "--uri", f"tcp://127.0.0.1:{ports['wyoming-piper']}"],
     }
     voices = {"voicestack": "joe", "wyoming-piper": PIPER_VOICE}
-    procs = {name: subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for name, cmd in commands.items()}
+    procs = {name: start(cmd, env) for name, cmd in commands.items()}
     try:
         for name, proc in procs.items():
             await wait_listening(ports[name], proc, name)

@@ -19,17 +19,19 @@ import pytest
 
 pytest.importorskip("wyoming")
 
-from service_helpers import LONG, TEXT, config, expected_pcm, free_port, wait_for  # noqa: E402
-from wyoming.client import AsyncTcpClient  # noqa: E402
-from wyoming.event import Event  # noqa: E402
-from wyoming.info import Describe, Info  # noqa: E402
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice  # noqa: E402
-from wyoming_helpers import Reply, Running, listening, make_wyoming_voices, receive  # noqa: E402
+from service_helpers import LONG, TEXT, config, expected_pcm, free_port, metric, wait_for
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
+from wyoming_helpers import Reply, Running, listening, make_wyoming_voices, receive
 
-import voicestack  # noqa: E402
+import voicestack
 
 ROOT = Path(__file__).resolve().parents[2]
-SENTENCES = "hello there. how are you today? this is a test of streaming."
+FIRST, REST = "hello there.", "how are you today? this is a test of streaming."
+SENTENCES = f"{FIRST} {REST}"
+JOE_TEXT = "Hello there. This is joe, speaking over Wyoming."
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +121,10 @@ def test_streamed_text_speaks_at_the_first_sentence_end(running: Running, voices
     async def go() -> tuple[Reply, Reply]:
         async with running.client() as c:
             await c.write_event(SynthesizeStart(voice=SynthesizeVoice(name="calm")).event())
-            for word in "hello there.".split():
+            for word in FIRST.split():
                 await c.write_event(SynthesizeChunk(text=word + " ").event())
             first = await receive(c, until=("audio-chunk", "error"))  # before any more text is sent
-            for word in "how are you today? this is a test of streaming.".split():
+            for word in REST.split():
                 await c.write_event(SynthesizeChunk(text=word + " ").event())
             await c.write_event(synthesize(SENTENCES))  # the copy for servers that do not stream: ignored
             await c.write_event(SynthesizeStop().event())
@@ -150,7 +152,7 @@ def test_mistakes_are_error_events_and_the_connection_goes_on(running: Running) 
             for event in (synthesize("hi", name="nope"), SynthesizeChunk(text="hi").event(),
                           SynthesizeStop().event(), synthesize("   "), synthesize("x" * (limit + 1)),
                           Event("synthesize", {"text": "hi", "voice": "tiny"}),
-                          Event("synthesize", {"text": "hi", "voice": {"name": 7}}), synthesize("hi", name="crashy")):
+                          Event("synthesize", {"text": "hi", "voice": {"name": 7}}), synthesize(TEXT, name="crashy")):
                 await c.write_event(event)
                 out.append((await receive(c)).error)
             await c.write_event(Describe().event())
@@ -211,6 +213,7 @@ def test_a_client_that_leaves_mid_utterance_stops_the_compute(running: Running) 
     assert produced < 60 and synthesis.request.cancel.is_set()  # the whole text is hundreds of chunks
     wait_for(running.service.idle)
     assert running.service.scheduler.open_count() == 0
+    assert metric(running.service.metrics.render().decode(), "voicestack_streams_cancelled_total") == 1
 
 
 def test_several_clients_at_once(running: Running, voices: Path) -> None:
@@ -285,7 +288,7 @@ def test_serve_command_starts_wyoming_and_stops_on_sigterm(voices: Path, tmp_pat
     (["--http", "127.0.0.1:1", "--port", "2"], "either as --http HOST:PORT or as --host/--port"),
 ])
 def test_a_bad_listener_address_is_one_line_and_exits_non_zero(args: list[str], message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "voicestack.cli", "serve", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "voicestack.cli", "serve", *args], capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -300,7 +303,7 @@ def test_joe_over_wyoming(tmp_path: Path) -> None:
         async def go() -> object:
             async with r.client() as c:
                 await c.write_event(SynthesizeStart(voice=SynthesizeVoice(language="en_US")).event())
-                for word in "Hello there. This is joe, speaking over Wyoming.".split():
+                for word in JOE_TEXT.split():
                     await c.write_event(SynthesizeChunk(text=word + " ").event())
                 await c.write_event(SynthesizeStop().event())
                 return await receive(c, until=("synthesize-stopped", "error"))
