@@ -311,3 +311,90 @@ def test_joe_over_wyoming(tmp_path: Path) -> None:
         reply = talk(go())
     assert reply.error is None and reply.events[0].data["rate"] == 22050
     assert reply.pcm.size > 22050 and abs(reply.pcm.astype(float)).mean() > 100  # over a second of speech
+
+
+def test_overload_is_an_error_event(voices: Path) -> None:
+    with listening(config(voices, max_active_streams=1, max_queue=0)) as r:
+        async def go() -> tuple[object, object]:
+            async with r.client() as busy, r.client() as late:
+                await busy.write_event(synthesize(TEXT, name="slow"))
+                await receive(busy, until=("audio-chunk",))  # it holds the only slot
+                await late.write_event(synthesize("hello", name="calm"))
+                refused = await receive(late)
+                return refused, await receive(busy)
+
+        refused, served = talk(go())
+        assert refused.error is not None and refused.error["code"] == "overloaded"
+        assert "at capacity" in refused.error["text"]
+        assert served.error is None and served.types[-1] == "audio-stop"
+        wait_for(r.service.idle)
+
+
+def test_a_region_finds_a_voice_tagged_with_the_bare_language(running: Running) -> None:
+    async def go() -> object:
+        async with running.client() as c:
+            await c.write_event(synthesize("hello", language="en_GB"))
+            return await receive(c)
+
+    assert talk(go()).error is None
+    assert running.service.recent[-1].name == "tiny"  # the default voice; tagged 'en'
+
+
+def test_serve_keeps_host_and_port_for_http_beside_wyoming(voices: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "service.json"
+    cfg.write_text(json.dumps({"voices_dirs": [str(voices)], "builtins": False, "default_voice": "calm"}))
+    http_port, wyoming_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "voicestack.cli", "serve", "--config", str(cfg), "--host",
+                             "127.0.0.1", "--port", str(http_port), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        async def go() -> object:
+            for _ in range(300):
+                try:
+                    async with AsyncTcpClient("127.0.0.1", wyoming_port) as c:
+                        await c.write_event(synthesize("hello there."))
+                        return await receive(c)
+                except OSError:
+                    assert proc.poll() is None, proc.communicate()[1]
+                    await asyncio.sleep(0.1)
+            raise AssertionError("the server did not listen")
+
+        reply = talk(go())
+        health = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=10).json()
+        assert reply.error is None and health["voices_loaded"] == 1  # the voice Wyoming loaded, seen by HTTP
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http listening on http://127.0.0.1:{http_port}" in err
+
+
+def test_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "voicestack.cli", "serve", "--wyoming", f"tcp://127.0.0.1:{port}"],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "VOICESTACK_CACHE": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("voicestack: error: ") and "address already in use" in last.lower(), proc.stderr
+
+
+def test_a_taken_http_port_is_one_line_too() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "voicestack.cli", "serve", "--http", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "address already in use" in lines[0].lower(), proc.stderr

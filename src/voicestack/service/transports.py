@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import logging
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -110,12 +111,17 @@ class HttpTransport(Transport):
     async def start(self, service: Service) -> None:
         from voicestack.service.app import create_app, in_loop_server
 
+        # bound here, so a taken port is an OSError like any other listener's (uvicorn would sys.exit)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.create_server((self.host, self.port), family=family)
         self._server = in_loop_server(create_app(service=service), self.host, self.port)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:  # uvicorn says it has bound only through this flag
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:  # uvicorn says it has started only through this flag
             if self._task.done():
-                self._task.result()  # its error (the port is taken, ...)
-                raise OSError(f"the HTTP server on {self.given} did not start")
+                sock.close()
+                with contextlib.suppress(SystemExit):
+                    self._task.result()
+                raise OSError(f"the HTTP server on {self.given} did not start; see the log above")
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:

@@ -49,6 +49,7 @@ from voicestack.service.wyoming_voices import describe, select
 log = logging.getLogger("voicestack.service")
 LINE_LIMIT = 64 * 1024  # an event's header line, at most
 PAYLOAD_LIMIT = 1 << 20  # a TTS server takes no audio; a payload is read and dropped, up to this size
+QUEUE_LIMIT = 256  # events read ahead of the one being answered
 
 
 class BadFrame(Exception):
@@ -109,7 +110,8 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.stall = service.config.write_stall_seconds
-        self.events: asyncio.Queue[Event | None] = asyncio.Queue()
+        # bounded: a client that sends faster than it is answered waits (TCP backpressure)
+        self.events: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_LIMIT)
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.stream: Stream | None = None  # a synthesize-start ... stop in progress
 
@@ -119,7 +121,7 @@ class Connection:
         limit = max(cfg.max_input_chars, cfg.max_stream_chars) * 4 + 65536
         try:
             while (event := await read_event(self.reader, limit)) is not None:
-                self.events.put_nowait(event)
+                await self.events.put(event)
         except BadFrame as err:
             self.service.metrics.errors.labels("bad_request").inc()
             with contextlib.suppress(_Gone):
@@ -129,7 +131,8 @@ class Connection:
         finally:
             if not self.gone.done():
                 self.gone.set_result(None)
-            self.events.put_nowait(None)
+            with contextlib.suppress(asyncio.QueueFull):  # full: the answering side stops at `gone`
+                self.events.put_nowait(None)
 
     async def send(self, event: Event) -> None:
         if self.writer.is_closing():
@@ -152,7 +155,7 @@ class Connection:
     async def run(self) -> None:
         reading = asyncio.create_task(self.read())
         try:
-            while (event := await self.events.get()) is not None:
+            while (event := await until_gone(self.events.get(), self.gone)) is not None:
                 try:
                     await self.handle(event)
                 except ServiceError as err:

@@ -3,8 +3,9 @@ Wyoming ``voice`` selection (name + speaker, or a language) becomes
 :class:`~voicestack.service.core.SynthesisParams`.
 
 Languages are advertised the way Wyoming servers for Piper do (``en_US``); a requested
-language matches a voice whatever its case or separator (``en-us``, ``en_US``), and a
-bare language (``en``) matches any of its regions. The default voice wins a tie.
+language matches a voice whatever its case or separator (``en-us``, ``en_US``); a bare
+language (``en``) matches any of its regions, and a voice tagged with a bare language
+serves every region of it. The default voice wins a tie.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def matches(requested: str, tag: str | None) -> bool:
     if not tag:
         return False
     want, have = _key(requested), _key(tag)
-    return have == want or have.split("_")[0] == want
+    return have == want or have.split("_")[0] == want or have == want.split("_")[0]
 
 
 async def voice_infos(service: Service) -> list[dict[str, Any]]:
