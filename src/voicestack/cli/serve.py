@@ -46,10 +46,10 @@ def listeners(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    transports = listeners(args)  # first: a bad address or a missing extra says so before anything loads
     from voicestack.service.core import ServiceConfig
     from voicestack.service.transports import run as serve
 
-    transports = listeners(args)
     config = ServiceConfig.load(args.config)
     serve(transports, config)
     return 0

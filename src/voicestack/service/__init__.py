@@ -11,15 +11,22 @@ over it, started side by side by :mod:`voicestack.service.transports`::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from voicestack.service.core import ConfigError, Service, ServiceConfig
+if TYPE_CHECKING:
+    from voicestack.service.core import ConfigError, Service, ServiceConfig
 
 __all__ = ["ConfigError", "Service", "ServiceConfig", "create_app", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    # the HTTP transport needs starlette (the 'serve' extra); the core does not
+    # nothing is imported with the package itself: the core needs prometheus-client and the
+    # transports their own libraries (the 'serve' and 'wyoming' extras); the CLI imports
+    # voicestack.service.transports (the family) on a plain install
+    if name in ("ConfigError", "Service", "ServiceConfig"):
+        from voicestack.service import core
+
+        return getattr(core, name)
     if name == "create_app":
         from voicestack.service import app
 

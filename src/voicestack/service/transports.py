@@ -17,12 +17,14 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from voicestack.errors import SpecError
 from voicestack.registry import Family
-from voicestack.service.core import Service, ServiceConfig
+
+if TYPE_CHECKING:  # the core needs prometheus-client; the family itself is light (the CLI loads it)
+    from voicestack.service.core import Service, ServiceConfig
 
 log = logging.getLogger("voicestack.service")
 
@@ -99,7 +101,7 @@ class HttpTransport(Transport):
 
     name = "http"
     extra = "serve"
-    requires = ("starlette", "uvicorn", "websockets")
+    requires = ("starlette", "uvicorn", "websockets", "prometheus_client")
     example = "127.0.0.1:8000"
 
     def __init__(self, address: str) -> None:
@@ -140,7 +142,7 @@ class WyomingTransport(Transport):
 
     name = "wyoming"
     extra = "wyoming"
-    requires = ("wyoming",)
+    requires = ("wyoming", "prometheus_client")
     example = "tcp://127.0.0.1:10200"
 
     def __init__(self, address: str) -> None:
@@ -207,6 +209,8 @@ async def serve(service: Service, transports: Sequence[Transport],
 
 def run(transports: Sequence[Transport], config: ServiceConfig | None = None) -> None:
     """``voicestack serve``: one service for every transport, until interrupted."""
+    from voicestack.service.core import Service, ServiceConfig
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(config or ServiceConfig())
     try:
