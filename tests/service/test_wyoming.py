@@ -288,3 +288,37 @@ def test_a_region_finds_a_voice_tagged_with_the_bare_language(running: Running) 
 
     assert talk(go()).error is None
     assert running.service.recent[-1].name == "tiny"  # the default voice; tagged 'en'
+
+
+def test_a_streaming_client_that_leaves_stops_the_compute(running: Running) -> None:
+    async def go() -> None:
+        async with running.client() as c:
+            await c.write_event(SynthesizeStart(voice=SynthesizeVoice(name="slow")).event())
+            await c.write_event(SynthesizeChunk(text=LONG[:400] + "\n").event())
+            await receive(c, until=("audio-chunk",))
+
+    talk(go())
+    synthesis = running.service.recent[-1]
+    wait_for(lambda: synthesis.outcome is not None)
+    assert synthesis.outcome == "cancelled" and synthesis.request.cancel.is_set()
+    wait_for(running.service.idle)
+    produced = synthesis.chunks
+    time.sleep(0.2)
+    assert synthesis.chunks == produced
+    assert len(running.service.recent) == 1  # the sentences after it were never started
+
+
+def test_a_failure_in_a_stream_is_an_error_and_the_stream_still_ends(running: Running) -> None:
+    async def go() -> object:
+        async with running.client() as c:
+            await c.write_event(SynthesizeStart(voice=SynthesizeVoice(name="crashy")).event())
+            await c.write_event(SynthesizeChunk(text=TEXT + " and one more sentence.").event())
+            await c.write_event(SynthesizeStop().event())
+            return await receive(c, until=("synthesize-stopped",))
+
+    reply = talk(go())
+    assert reply.error is not None and reply.error["code"] == "synthesis_error"
+    assert reply.types[-2:] == ["audio-stop", "synthesize-stopped"]
+    outcomes = [s.outcome for s in running.service.recent]
+    assert outcomes[-1] == "error" and len(outcomes) < 4  # nothing spoken after the failure
+    wait_for(running.service.idle)

@@ -163,6 +163,8 @@ class Connection:
         except (_Gone, ClientGone):
             pass
         finally:
+            if self.stream is not None:
+                await self.stream.cancel()
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reading
@@ -186,12 +188,15 @@ class Connection:
             text = event.data.get("text")
             if not isinstance(text, str):
                 raise bad("text", "synthesize-chunk.text: expected a string")
-            await self.stream.add(text)
+            self.stream.add(text)
         elif SynthesizeStop.is_type(event.type):
             if self.stream is None:
                 raise bad("synthesize-stop", "synthesize-stop: no stream is open; send synthesize-start first")
-            stream, self.stream = self.stream, None
-            await stream.stop()
+            try:
+                await self.stream.stop()
+            finally:
+                stream, self.stream = self.stream, None
+                await stream.cancel()  # a no-op once it has spoken everything
         # any other event is not for a TTS server: dropped, as the protocol asks
 
     async def synthesize(self, data: dict[str, Any]) -> None:
@@ -243,10 +248,13 @@ class Audio:
         self.audio_seconds = 0.0
         self.compute_seconds = 0.0
 
-    async def chunk(self, pcm: bytes, rate: int) -> None:
+    async def begin(self, rate: int) -> None:
         if not self.started:
             self.started = True
             await self.conn.send(AudioStart(rate=rate, width=2, channels=1).event())
+
+    async def chunk(self, pcm: bytes, rate: int) -> None:
+        await self.begin(rate)
         await self.conn.send(AudioChunk(rate=rate, width=2, channels=1, audio=pcm).event())
 
     async def speak(self, params: SynthesisParams, text: str, arrived: float) -> None:
@@ -264,17 +272,19 @@ class Audio:
             catalog = self.conn.service.catalog
             info = await asyncio.get_running_loop().run_in_executor(None, catalog.info, self.voice)
             rate = info.get("sample_rate")
-            await self.chunk_format(rate if isinstance(rate, int) and rate > 0 else 22050)
+            await self.begin(rate if isinstance(rate, int) and rate > 0 else 22050)
         await self.conn.send(AudioStop().event())
-
-    async def chunk_format(self, rate: int) -> None:
-        self.started = True
-        await self.conn.send(AudioStart(rate=rate, width=2, channels=1).event())
 
 
 class Stream:
-    """A synthesize-start ... synthesize-stop stream: text arrives in pieces and each
-    sentence is spoken as soon as it is complete."""
+    """A synthesize-start ... synthesize-stop stream: text arrives in pieces and is cut into
+    sentences at once; its own task speaks each sentence as soon as it is complete, so
+    the connection goes on reading text meanwhile.
+
+    A failure (over budget, overloaded, the voice failing) is an ``error`` event; the
+    sentences after it are not spoken, and synthesize-stop still ends the stream with
+    audio-stop and synthesize-stopped.
+    """
 
     def __init__(self, conn: Connection, params: SynthesisParams) -> None:
         self.conn = conn
@@ -282,9 +292,11 @@ class Stream:
         self.buffer = SentenceBuffer()
         self.audio = Audio(conn, params.voice)
         self.chars = 0
-        self.index = 0
+        self.failed = False
+        self.sentences: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()  # bounded by max_stream_chars
+        self.speaker = asyncio.create_task(self.speak())
 
-    async def add(self, text: str) -> None:
+    def add(self, text: str) -> None:
         arrived = time.monotonic()
         self.chars += len(text)
         limit = self.conn.service.config.max_stream_chars
@@ -292,23 +304,39 @@ class Stream:
             raise too_large("text", f"synthesize-chunk.text: more than {limit} characters in one stream "
                                     "(max_stream_chars)")
         for sentence in self.buffer.add(text):
-            await self.sentence(sentence, arrived)
+            self.sentences.put_nowait((sentence, arrived))
 
-    async def sentence(self, text: str, arrived: float) -> None:
+    async def speak(self) -> None:
+        index = 0
         try:
-            await self.audio.speak(self.params.with_seed_offset(self.index), text, arrived)
-        except ServiceError as err:
-            if not (err.status == 400 and err.param == "input"):
-                raise
-            # a piece with nothing to say ("...", an emoji): skipped, as the WebSocket does
-        self.index += 1
+            while (item := await self.sentences.get()) is not None:
+                if self.failed:
+                    continue
+                text, arrived = item
+                try:
+                    await self.audio.speak(self.params.with_seed_offset(index), text, arrived)
+                except ServiceError as err:
+                    if not (err.status == 400 and err.param == "input"):  # else nothing to say ("..."): skipped
+                        self.failed = True
+                        await self.conn.error(err)
+                index += 1
+        except (_Gone, ClientGone):
+            if not self.conn.gone.done():
+                self.conn.gone.set_result(None)
 
     async def stop(self) -> None:
         arrived = time.monotonic()
         for sentence in self.buffer.flush():
-            await self.sentence(sentence, arrived)
+            self.sentences.put_nowait((sentence, arrived))
+        self.sentences.put_nowait(None)
+        await until_gone(asyncio.shield(self.speaker), self.conn.gone)
         await self.audio.end()
         await self.conn.send(SynthesizeStopped().event())
+
+    async def cancel(self) -> None:
+        self.speaker.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.speaker
 
 
 class WyomingListener:
