@@ -19,7 +19,7 @@ from wyoming.tts import SynthesizeVoice
 import voicestack
 from voicestack.service.core import Service, ServiceError, SynthesisParams, bad
 
-ATTRIBUTION = Attribution(name="voicestack", url="https://pypi.org/project/voicestack/")
+ATTRIBUTION = Attribution(name="voicestack", url="")  # Wyoming asks for a link; there is none to give
 
 
 def wyoming_language(tag: str) -> str:
