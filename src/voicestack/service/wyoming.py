@@ -7,8 +7,8 @@ payload)::
     -> describe                      <- info (every voice, its languages and speakers)
     -> synthesize {text, voice}      <- audio-start, audio-chunk ... (as produced), audio-stop
     -> synthesize-start {voice}
-    -> synthesize-chunk {text} ...   (speaking starts at the first sentence end)
-    -> synthesize-stop               <- audio-start, audio-chunk ..., audio-stop, synthesize-stopped
+    -> synthesize-chunk {text} ...   <- audio-start, audio-chunk ... (from the first sentence end on)
+    -> synthesize-stop               <- ... audio-chunk, audio-stop, synthesize-stopped
     <- error {text, code}            a bad request (the connection goes on) or a failure
 
 A ``synthesize`` that arrives inside a synthesize-start ... stop stream is ignored (Home
