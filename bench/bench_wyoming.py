@@ -14,8 +14,10 @@ cases alternately (voicestack first in even rounds, wyoming-piper first in odd o
   events ``--word-gap`` seconds apart (as an LLM would send them), ``synthesize-stop``.
 
 Each client is the wyoming package's AsyncTcpClient. It prints, per case and server, the
-median time to the first audio chunk (from the request's first event) and to the end of
-the audio, and the ratios wyoming-piper / voicestack (> 1: voicestack is faster).
+median time to the first audio chunk (from the request's first event), to the end of the
+audio, the audio's length, and the longest gap a listener playing from the first chunk
+would hear, and the ratios wyoming-piper / voicestack (> 1: voicestack is faster). The
+machine's load average is printed with them: other work on it changes every figure.
 """
 
 from __future__ import annotations
@@ -68,17 +70,21 @@ async def wait_listening(port: int, proc: subprocess.Popen[bytes], name: str, ti
             await asyncio.sleep(0.2)
 
 
-async def one(port: int, case: str, voice: str | None, word_gap: float) -> tuple[float, float, float]:
-    """(time to first audio chunk, time to the end, audio seconds) of one request."""
+async def one(port: int, case: str, voice: str | None, word_gap: float) -> tuple[float, float, float, float]:
+    """(time to first audio chunk, time to the end, audio seconds, longest gap) of one request.
+
+    The gap is how long a listener who starts playing at the first chunk would hear
+    silence at worst: max over chunks of (its arrival - when playback reaches it)."""
     chosen = SynthesizeVoice(name=voice) if voice else None
     async with AsyncTcpClient("127.0.0.1", port) as client:
         start = time.perf_counter()
         first: float | None = None
         audio = 0.0
+        gap = 0.0
         end_type = "audio-stop"
 
         async def read() -> None:
-            nonlocal first, audio
+            nonlocal first, audio, gap
             while True:
                 event = await client.read_event()
                 if event is None:
@@ -86,8 +92,10 @@ async def one(port: int, case: str, voice: str | None, word_gap: float) -> tuple
                 if event.type == "error":
                     raise SystemExit(f"{case!r}: error {event.data}")
                 if event.type == "audio-chunk":
+                    now = time.perf_counter() - start
                     if first is None:
-                        first = time.perf_counter() - start
+                        first = now
+                    gap = max(gap, now - (first + audio))
                     audio += len(event.payload or b"") / 2 / int(event.data["rate"])
                 if event.type == end_type:
                     return
@@ -105,7 +113,7 @@ async def one(port: int, case: str, voice: str | None, word_gap: float) -> tuple
             await client.write_event(Synthesize(text=SHORT if case == "short" else LONG, voice=chosen).event())
             await read()
         assert first is not None
-        return first, time.perf_counter() - start, audio
+        return first, time.perf_counter() - start, audio, gap
 
 
 def joe_files(dest: Path) -> Path:
@@ -140,7 +148,8 @@ async def bench(args: argparse.Namespace) -> None:
             await wait_listening(ports[name], proc, name)
             for case in ("short", "long", "streamed"):  # loads the voice, warms the sessions
                 await one(ports[name], case, voices[name], 0.0)
-        results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        load = os.getloadavg()[0]
+        results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         for r in range(args.rounds):
             order = list(procs) if r % 2 == 0 else list(reversed(procs))
             for case in ("short", "long", "streamed"):
@@ -158,14 +167,15 @@ async def bench(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"Wyoming, joe, {args.rounds} alternating rounds, word gap {args.word_gap:g} s for 'streamed'; "
-          "medians in seconds")
-    print(f"{'case':<10}{'server':<15}{'first audio':>12}{'total':>9}{'audio':>8}")
+          f"medians in seconds; load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'case':<10}{'server':<15}{'first audio':>12}{'total':>9}{'audio':>8}{'gap':>8}")
     for case in ("short", "long", "streamed"):
         med = {}
         for name in procs:
             runs = results[(case, name)]
-            med[name] = [statistics.median(x[i] for x in runs) for i in range(3)]
-            print(f"{case:<10}{name:<15}{med[name][0]:>12.3f}{med[name][1]:>9.3f}{med[name][2]:>8.2f}")
+            med[name] = [statistics.median(x[i] for x in runs) for i in range(4)]
+            print(f"{case:<10}{name:<15}{med[name][0]:>12.3f}{med[name][1]:>9.3f}{med[name][2]:>8.2f}"
+                  f"{med[name][3]:>8.3f}")
         vs, wp = med["voicestack"], med["wyoming-piper"]
         print(f"{case:<10}{'ratio piper/vs':<15}{wp[0] / vs[0]:>11.2f}x{wp[1] / vs[1]:>8.2f}x")
 
