@@ -11,6 +11,7 @@ blocks                     ``voicestack.components``        ``voicestack.blocks.
 front-ends (and stages)    ``voicestack.frontends``         ``voicestack.frontends.FrontEndPart``
 runtimes                   ``voicestack.runtimes``          ``voicestack.runtime.Runtime``
 importers                  ``voicestack.importers``         ``voicestack.importers.Importer``
+transports                 ``voicestack.transports``        ``voicestack.service.transports.Transport``
 =========================  ===============================  =====================================
 
 An entry point's name is the type name it registers; its object is the class. Nothing
@@ -24,9 +25,10 @@ from voicestack.frontends import FRONTENDS
 from voicestack.importers import IMPORTERS
 from voicestack.registry import Family
 from voicestack.runtime import RUNTIMES
+from voicestack.service.transports import TRANSPORTS
 
 FAMILIES: dict[str, Family] = {"components": COMPONENTS, "frontends": FRONTENDS, "runtimes": RUNTIMES,  # type: ignore[type-arg]
-                               "importers": IMPORTERS}
+                               "importers": IMPORTERS, "transports": TRANSPORTS}
 
 
 def load_plugins() -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from voicestack.components.base import COMPONENTS
 from voicestack.frontends import FRONTENDS
 from voicestack.importers import IMPORTERS
 from voicestack.runtime import RUNTIMES
+from voicestack.service.transports import TRANSPORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
@@ -20,7 +21,7 @@ DOC = ROOT / "docs" / "architecture.md"
 
 def test_worked_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 5  # block, front-end, runtime, transport, importer
+    assert len(blocks) == 6  # block, front-end, runtime, transport (core, listener), importer
     monkeypatch.chdir(ROOT)
     module = types.ModuleType("architecture_doc")  # dataclasses look their module up in sys.modules
     monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -32,3 +33,4 @@ def test_worked_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
         FRONTENDS.unregister("Vowels")
         RUNTIMES.unregister("logged")
         IMPORTERS.unregister("copy")
+        TRANSPORTS.unregister("line")

@@ -48,7 +48,8 @@ def test_nothing_registers_without_the_explicit_call(tmp_path: Path, tiny_durati
 
 
 def test_plugin_block_frontend_and_runtime_speak(plugin, tmp_path: Path, tiny_duration: Path) -> None:  # type: ignore[no-untyped-def]
-    assert plugin == {"components": ["FadeIn"], "frontends": ["DigitLetters"], "runtimes": ["counting"], "importers": []}
+    assert plugin == {"components": ["FadeIn"], "frontends": ["DigitLetters"], "runtimes": ["counting"], "importers": [],
+                      "transports": []}
     from vs_example_plugin import CountingRuntime
 
     root = _addon(tmp_path, tiny_duration)

@@ -67,11 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate.add_parser(sub)
 
-    serve = sub.add_parser("serve", help="run the HTTP voice service")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=_port, default=8000, help="TCP port to listen on, 0-65535 (default: %(default)s)")
-    serve.add_argument("--config", help="service configuration (a JSON file)")
-    serve.set_defaults(func=cmd_serve)
+    from voicestack.cli import serve
+
+    serve.add_parser(sub, _port)
     return parser
 
 
@@ -83,15 +81,6 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535, got {value!r}")
     return port
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from voicestack.service.app import run
-    except ImportError as err:
-        raise CliError(f"the service needs its extra: pip install 'voicestack[serve]' ({err})") from None
-    run(args.host, args.port, args.config)
-    return 0
 
 
 def one_line(err: BaseException) -> str:

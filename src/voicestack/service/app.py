@@ -10,10 +10,10 @@ voices). Everything but the wire format lives in :mod:`voicestack.service.core`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -247,14 +247,18 @@ class ServiceApp(Starlette):
         return CountResponses(super().build_middleware_stack(), self.state.service)
 
 
-def create_app(config: ServiceConfig | None = None) -> Starlette:
-    """The ASGI app. ``app.state.service`` holds the shared :class:`Service`."""
-    service = Service(config or ServiceConfig())
+def create_app(config: ServiceConfig | None = None, *, service: Service | None = None) -> Starlette:
+    """The ASGI app. ``app.state.service`` holds the :class:`Service`: the one given (shared
+    with other transports; its owner closes it) or a new one from ``config`` (closed with
+    the app)."""
+    owned = service is None
+    service = service or Service(config or ServiceConfig())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        service.close()
+        if owned:
+            service.close()
 
     handlers: dict[Any, Callable[[Any, Exception], Awaitable[Response]]] = {
         ServiceError: service_error, ClientGone: client_gone, ClientDisconnect: client_gone,
@@ -292,10 +296,14 @@ def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **o
     return uvicorn.Config(app, **settings)
 
 
-def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLike[str] | None = None) -> None:
-    """``voicestack serve``: load the config and serve until interrupted."""
+def in_loop_server(app: Starlette, host: str, port: int, **options: Any) -> Any:
+    """A uvicorn.Server for ``app`` to run as one task of a shared event loop: the loop's
+    owner handles the signals (uvicorn would take SIGINT/SIGTERM over for itself)."""
     import uvicorn
 
-    config = ServiceConfig.load(config_path)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.Server(server_config(create_app(config), host, port)).run()
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(server_config(app, host, port, **options))

@@ -8,7 +8,7 @@ non-finite numbers, lone surrogates. Empty strings are errors, never defaults.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voicestack.errors import SpecError
@@ -92,18 +92,22 @@ class SynthesisParams:
     seed: int | None = None
     noise_scale: float | None = None
     noise_w: float | None = None
+    speaker: str | None = None  # a speaker of a multi-speaker voice (None: the voice's default)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None
         if self.speed is not None:
             length_scale = (default_length_scale or 1.0) / self.speed
-        return {"length_scale": length_scale, "noise_scale": self.noise_scale, "noise_w": self.noise_w,
-                "seed": self.seed}
+        out: dict[str, Any] = {"length_scale": length_scale, "noise_scale": self.noise_scale,
+                               "noise_w": self.noise_w, "seed": self.seed}
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+        return out
 
     def with_seed_offset(self, offset: int) -> SynthesisParams:
         if self.seed is None:
             return self
-        return SynthesisParams(self.voice, self.speed, (self.seed + offset) % 2**32, self.noise_scale, self.noise_w)
+        return replace(self, seed=(self.seed + offset) % 2**32)
 
 
 _TEXT = limits(nonempty=True, max_len=256)
