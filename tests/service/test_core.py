@@ -78,8 +78,9 @@ def test_sentences_are_cut_as_before() -> None:
     assert long[0].endswith("pause,") and len(long[0]) <= 60
     assert buf.add("3.5 apples") == [] and "3.5 apples" in buf.flush()[0]
     buf = SentenceBuffer()
-    assert buf.add("e.g. this. ") == [] and buf.add("Then") == ["e.g. this."]  # the next word decides
-    assert buf.add(" the U.S. Army left at 5 p.m. on Jan. 3. No. 5 was ") == ["Then the U.S. Army left at 5 p.m. on Jan. 3."]
+    assert buf.add("e.g. this. ") == ["e.g. this."]  # after an ordinary word: at once
+    assert buf.add("The U.S. ") == [] and buf.add("Army left at 5 p.m. on Jan. 3. No. 5 was ") == [
+        "The U.S. Army left at 5 p.m. on Jan. 3."]  # after an abbreviation: the next word decides
 
 
 @pytest.mark.parametrize("text", ["Mr. " * 25_000, "a." * 50_000, "x" * 100_000, "Mr. " * 3000 + "End. "])

@@ -137,11 +137,14 @@ class SentenceSplitter:
     sentences are released.
     """
 
-    def __init__(self, max_chars: int | None = None, newline_ends: bool = True) -> None:
+    def __init__(self, max_chars: int | None = None, newline_ends: bool = True, eager: bool = False) -> None:
         if max_chars is not None and max_chars < 16:
             raise ValueError(f"max_chars: expected at least 16, got {max_chars}")
         self.max_chars = max_chars
         self.newline_ends = newline_ends
+        # eager: a stop after an ordinary word ends its sentence at once, without waiting
+        # for the next word (speech starts sooner; "He left. then ..." is the rare loss)
+        self.eager = eager
         self._reset()
 
     def _reset(self) -> None:
@@ -161,7 +164,9 @@ class SentenceSplitter:
         window, base = self._tail + piece, self._tail_start
         ends: list[int] = []
         scan = self._scan
-        for start, end, _, decision in boundaries(window, scan - base, final=False):
+        for start, end, kind, decision in boundaries(window, scan - base, final=False):
+            if decision is None and self.eager and kind == "word":
+                decision = True
             if self.newline_ends:
                 ends.extend(base + i + 1 for i in _newlines(window, scan - base, start))
             if decision is None:

@@ -20,11 +20,12 @@ class SentenceBuffer:
 
     def __init__(self, max_phrase: int = MAX_PHRASE) -> None:
         self.max_phrase = max_phrase
-        self._splitter = SentenceSplitter(max_chars=max_phrase)
+        self._splitter = SentenceSplitter(max_chars=max_phrase, eager=True)
 
     def add(self, piece: str) -> list[str]:
-        """The sentences ``piece`` completes (a sentence is released once the word after
-        its end decides that it ends)."""
+        """The sentences ``piece`` completes: at once after an ordinary word's stop (speech
+        starts without waiting for more text), after an abbreviation's or an initial's
+        once the next word decides."""
         return self._splitter.feed(piece)
 
     def flush(self) -> list[str]:
