@@ -101,7 +101,7 @@ def _replica_id() -> str:
 class VoiceReplica:
     """One whole voice service; voices are multiplexed models keyed by voice name."""
 
-    def __init__(self, config: ServiceConfig, voices_per_replica: int, plugins: bool) -> None:
+    def __init__(self, config: ServiceConfig, plugins: bool) -> None:
         from voicestack.service.app import create_app
 
         if plugins:
@@ -112,8 +112,9 @@ class VoiceReplica:
         self.service = self.app.state.service
         self.id = _replica_id()
         self.started = time.time()
-        # wired at run time so the limit comes from the options; Ray detects it on the instance
-        self.load_voice = serve.multiplexed(max_num_models_per_replica=voices_per_replica)(self._load_voice)
+
+    async def load_voice(self, voice: str) -> _LoadedVoice:  # the multiplexed loader (see replica_class)
+        return await self._load_voice(voice)
 
     async def _load_voice(self, voice: str) -> _LoadedVoice:
         """Load ``voice`` into the pool (unpinned: the pool's byte budget still governs it)."""
@@ -144,6 +145,18 @@ class VoiceReplica:
         service = getattr(self, "service", None)
         if service is not None:
             service.close()
+
+
+def replica_class(voices_per_replica: int) -> type[VoiceReplica]:
+    """VoiceReplica with its loader declared a multiplexed one on the class (Ray looks for
+    it there when the application is deployed), keeping ``voices_per_replica`` voices."""
+
+    class MultiplexedVoiceReplica(VoiceReplica):
+        @serve.multiplexed(max_num_models_per_replica=voices_per_replica)
+        async def load_voice(self, voice: str) -> _LoadedVoice:
+            return await self._load_voice(voice)
+
+    return MultiplexedVoiceReplica
 
 
 class _LoadedVoice:
@@ -243,11 +256,11 @@ def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] |
             "target_ongoing_requests": min(target, max_ongoing), "upscale_delay_s": 5, "downscale_delay_s": 120}
     else:
         settings["num_replicas"] = opts.replicas
-    replica = serve.deployment(VoiceReplica).options(**settings)
+    replica = serve.deployment(replica_class(opts.voices_per_replica)).options(**settings)
     ingress = serve.deployment(VoiceIngress).options(
         name="VoiceIngress", num_replicas=opts.ingress_replicas, ray_actor_options={"num_cpus": opts.ingress_cpus},
         max_ongoing_requests=max(100, max_ongoing * max(opts.replicas, opts.max_replicas) * 2))
-    return ingress.bind(replica.bind(config, opts.voices_per_replica, opts.plugins), config)
+    return ingress.bind(replica.bind(config, opts.plugins), config)
 
 
 
