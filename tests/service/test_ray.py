@@ -20,9 +20,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray Serve is not installed (pip install 'voicestack[ray]')")
 serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'voicestack[ray]')")
 
-from service_helpers import LONG, TEXT, free_port, make_addon, metric, serve as serve_direct, wait_for  # noqa: E402
+from service_helpers import LONG, TEXT, free_port, make_addon, metric, wait_for
+from service_helpers import serve as serve_direct
 
-from voicestack.service import ServiceConfig  # noqa: E402
+from voicestack.service import ServiceConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
