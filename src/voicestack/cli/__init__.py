@@ -71,7 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port to listen on, 0-65535 (default: %(default)s)")
     serve.add_argument("--config", help="service configuration (a JSON file)")
-    serve.set_defaults(func=cmd_serve)
+    serve.add_argument("--ray", nargs="?", const="", metavar="RAY_JSON",
+                       help="deploy replicas of the service on Ray Serve (options: a JSON file; docs/scale-out.md)")
+
+    def serve_or_ray(args: argparse.Namespace) -> int:
+        if args.ray is None:
+            return cmd_serve(args)
+        try:
+            from voicestack.service.ray_serve import run as run_on_ray
+        except ImportError as err:
+            raise CliError(f"--ray needs its extra: pip install 'voicestack[serve,ray]' ({err})") from None
+        run_on_ray(args.host, args.port, args.config, args.ray or None)
+        return 0
+
+    serve.set_defaults(func=serve_or_ray)
     return parser
 
 

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -275,7 +276,11 @@ def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLik
         config = replace(config, workers=max(1, math.ceil(opts.replica_cpus)))  # a replica's share, not the node's
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    previous = signal.getsignal(signal.SIGTERM)
     ray.init(address=opts.address, include_dashboard=False)
+    # Ray's native crash handler takes SIGTERM (it aborts, orphaning Ray's agents): give it
+    # back to the command, whose handler unwinds through the shutdown below
+    signal.signal(signal.SIGTERM, previous if callable(previous) else _interrupt)
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(application(config, opts), name=APP_NAME, route_prefix="/")
@@ -285,3 +290,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLik
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
