@@ -7,7 +7,10 @@ Starts its own server process on a free loopback port, warms the voice up, then 
 each concurrency level runs ``rounds`` rounds of N simultaneous requests and prints:
 p50/p95 time to first audio (first body byte), audio seconds delivered per wall second,
 the slowest stream's speed (audio seconds / its wall seconds; > 1 is faster than real
-time), errors, and the server's peak RSS. Ratios are measured in this one run.
+time), errors, the server's peak RSS, and its CPU cost: CPU seconds (all its threads) per
+second of audio delivered, and cores busy (CPU seconds per wall second). The last line
+states the capacity model of docs/scale-out.md from the single-stream CPU cost and checks
+its prediction of the throughput at the highest level. Ratios are measured in this one run.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -115,7 +127,21 @@ async def level(url: str, clients: int, rounds: int, voice: str, text: str, spre
 
     return {"clients": clients, "requests": len(results), "errors": len(results) - len(ok),
             "p50": pct(0.5), "p95": pct(0.95), "throughput": sum(x["audio"] for x in ok) / wall_total,
+            "audio": sum(x["audio"] for x in ok), "wall": wall_total,
             "slowest": min((x["audio"] / x["wall"] for x in ok), default=float("nan"))}
+
+
+def capacity_check(single: dict[str, float], top: dict[str, float], cores: float) -> None:
+    """The capacity model (docs/scale-out.md) from the single-stream cost, and its
+    prediction for the highest level: throughput = min(N x single-stream speed, cores / cost)."""
+    cost = single["cpu_per_audio"]
+    streams = cores / cost  # real-time streams the cores sustain at full use
+    speed = single["audio"] / single["wall"]  # one stream's audio s per wall s, alone
+    predicted = min(top["clients"] * speed, cores / cost)
+    print(f"capacity model: {cost:.3f} CPU s per audio s (1 stream) -> {cores:g} cores sustain {streams:.1f} "
+          f"real-time streams at full use, {0.7 * streams:.1f} at 70 %; predicted throughput at "
+          f"{top['clients']:.0f} clients {predicted:.2f} audio s/s, measured {top['throughput']:.2f} "
+          f"({top['throughput'] / predicted:.2f}x the prediction; {top['cpu_per_audio']:.3f} CPU s per audio s there)")
 
 
 def main() -> int:
@@ -130,6 +156,8 @@ def main() -> int:
     ap.add_argument("--spread", type=float, default=0.0,
                     help="start a level's clients evenly over this many seconds (default 0: all at once)")
     ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--cores", type=float, default=0,
+                    help="cores the capacity model may count on (default: this machine's CPU count)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -161,17 +189,23 @@ def main() -> int:
         print(f"voice={args.voice} workers={args.workers} threads={args.threads or 'default'} rounds={args.rounds} spread={args.spread}s cpus={os.cpu_count()} "
               f"text={len(args.text)} chars")
         print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'audio s/s':>9} "
-              f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9}")
+              f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9} {'CPU s/audio s':>13} {'cores busy':>10}")
         rows = []
         for clients in levels:
+            cpu0 = cpu_seconds(server.pid)
             with PeakRss(server.pid) as peak:
                 row = asyncio.run(level(url, clients, args.rounds, args.voice, args.text, args.spread))
             row["rss_mb"] = peak.peak / 1024
+            cpu = cpu_seconds(server.pid) - cpu0
+            row["cpu_per_audio"] = cpu / row["audio"] if row["audio"] else float("nan")
+            row["cores"] = cpu / row["wall"]
             rows.append(row)
             print(f"{row['clients']:>7} {row['requests']:>5} {row['p50'] * 1000:>7.0f}ms {row['p95'] * 1000:>7.0f}ms "
-                  f"{row['throughput']:>9.2f} {row['slowest']:>12.2f} {row['errors']:>6} {row['rss_mb']:>7.0f}MB",
-                  flush=True)
+                  f"{row['throughput']:>9.2f} {row['slowest']:>12.2f} {row['errors']:>6} {row['rss_mb']:>7.0f}MB "
+                  f"{row['cpu_per_audio']:>13.3f} {row['cores']:>10.2f}", flush=True)
         single = next((r for r in rows if r["clients"] == 1), None)
+        if single and rows[-1] is not single:
+            capacity_check(single, rows[-1], args.cores or os.cpu_count() or 1)
         eight = next((r for r in rows if r["clients"] == 8), None)
         if single and eight:
             ratio = eight["p95"] / single["p50"]
