@@ -133,15 +133,19 @@ async def level(url: str, clients: int, rounds: int, voice: str, text: str, spre
 
 def capacity_check(single: dict[str, float], top: dict[str, float], cores: float) -> None:
     """The capacity model (docs/scale-out.md) from the single-stream cost, and its
-    prediction for the highest level: throughput = min(N x single-stream speed, cores / cost)."""
+    predictions for the highest level: throughput = min(N x single-stream speed, cores / cost),
+    with the nominal cores, and with the cores the server was actually given there (on a
+    shared machine the difference is other people's load)."""
     cost = single["cpu_per_audio"]
-    streams = cores / cost  # real-time streams the cores sustain at full use
     speed = single["audio"] / single["wall"]  # one stream's audio s per wall s, alone
-    predicted = min(top["clients"] * speed, cores / cost)
-    print(f"capacity model: {cost:.3f} CPU s per audio s (1 stream) -> {cores:g} cores sustain {streams:.1f} "
-          f"real-time streams at full use, {0.7 * streams:.1f} at 70 %; predicted throughput at "
-          f"{top['clients']:.0f} clients {predicted:.2f} audio s/s, measured {top['throughput']:.2f} "
-          f"({top['throughput'] / predicted:.2f}x the prediction; {top['cpu_per_audio']:.3f} CPU s per audio s there)")
+    nominal = min(top["clients"] * speed, cores / cost)
+    given = min(top["clients"] * speed, top["cores"] / cost)
+    print(f"capacity model: {cost:.3f} CPU s per audio s (1 stream) -> {cores:g} cores sustain "
+          f"{cores / cost:.1f} real-time streams at full use, {0.7 * cores / cost:.1f} at 70 %")
+    print(f"  at {top['clients']:.0f} clients: measured {top['throughput']:.2f} audio s/s, "
+          f"{top['cpu_per_audio']:.3f} CPU s per audio s, {top['cores']:.2f} cores busy; predicted "
+          f"{nominal:.2f} with {cores:g} cores ({top['throughput'] / nominal:.2f}x), {given:.2f} with the "
+          f"{top['cores']:.2f} cores it got ({top['throughput'] / given:.2f}x)")
 
 
 def main() -> int:
