@@ -145,7 +145,8 @@ def capacity_check(single: dict[str, float], top: dict[str, float], cores: float
     print(f"  at {top['clients']:.0f} clients: measured {top['throughput']:.2f} audio s/s, "
           f"{top['cpu_per_audio']:.3f} CPU s per audio s, {top['cores']:.2f} cores busy; predicted "
           f"{nominal:.2f} with {cores:g} cores ({top['throughput'] / nominal:.2f}x), {given:.2f} with the "
-          f"{top['cores']:.2f} cores it got ({top['throughput'] / given:.2f}x)")
+          f"{top['cores']:.2f} cores it got ({top['throughput'] / given:.2f}x); per stream predicted "
+          f"{given / top['clients']:.2f}x real time, measured slowest {top['slowest']:.2f}x")
 
 
 def main() -> int:
