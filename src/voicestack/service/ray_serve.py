@@ -61,7 +61,7 @@ class RayOptions:
     # above `replicas`: autoscale between `replicas` and this many
     max_replicas: int = field(default=0, metadata=limits(lo=0, hi=10_000))
     replica_cpus: float = field(default=2.0, metadata=limits(lo=0.0, hi=1024))
-    # streams per replica the autoscaler aims at (0: half the service's max_active_streams)
+    # requests per replica the autoscaler aims at (0: 70 % of the service's workers)
     target_ongoing_requests: float = field(default=0.0, metadata=limits(lo=0.0, hi=100_000))
     # requests Ray sends one replica at once (0: the service's max_active_streams)
     max_ongoing_requests: int = field(default=0, metadata=limits(lo=0, hi=100_000))
@@ -251,7 +251,9 @@ def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] |
         "max_ongoing_requests": max_ongoing,
         "max_queued_requests": opts.max_queued_requests or max(1, config.max_queue)}
     if opts.max_replicas > opts.replicas:
-        target = opts.target_ongoing_requests or max(1.0, config.max_active_streams / 2)
+        # behind Ray a request holds its replica while it is computed: ongoing requests ~ busy
+        # workers, so aim at 70 % of them (docs/scale-out.md, the capacity model)
+        target = opts.target_ongoing_requests or max(1.0, round(0.7 * config.workers, 2))
         settings["autoscaling_config"] = {
             "min_replicas": opts.replicas, "initial_replicas": opts.replicas, "max_replicas": opts.max_replicas,
             "target_ongoing_requests": min(target, max_ongoing), "upscale_delay_s": 5, "downscale_delay_s": 120}
