@@ -23,6 +23,7 @@ serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip
 from service_helpers import LONG, TEXT, free_port, make_addon, metric, wait_for
 from service_helpers import serve as serve_direct
 
+from voicestack.errors import SpecError
 from voicestack.service import ServiceConfig
 
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -191,3 +192,20 @@ def test_bad_requests_are_answered_through_the_relay(ray_service: dict[str, Any]
     r = httpx.post(f"{url}/v1/audio/speech", content=b"x" * (limit + 1), timeout=30)
     assert r.status_code == 413 and str(limit) in r.json()["error"]["message"]
     assert json.loads(httpx.get(f"{url}/v1/voices", timeout=30).text)["object"] == "list"
+
+
+def test_replica_settings_follow_the_service_limits() -> None:
+    from voicestack.service.ray_serve import RayOptions, replica_settings
+
+    cfg = ServiceConfig(workers=4, max_active_streams=12, max_queue=3)
+    fixed = replica_settings(cfg, RayOptions(replicas=3, replica_cpus=4))
+    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    assert fixed["max_ongoing_requests"] == 12 and fixed["max_queued_requests"] == 3
+    assert fixed["ray_actor_options"] == {"num_cpus": 4}
+    auto = replica_settings(cfg, RayOptions(replicas=2, max_replicas=6))["autoscaling_config"]
+    assert (auto["min_replicas"], auto["max_replicas"], auto["target_ongoing_requests"]) == (2, 6, 2.8)
+    own = replica_settings(cfg, RayOptions(replicas=1, max_replicas=2, target_ongoing_requests=50,
+                                           max_ongoing_requests=8))
+    assert own["max_ongoing_requests"] == 8 and own["autoscaling_config"]["target_ongoing_requests"] == 8
+    with pytest.raises(SpecError, match="max_replicas: got 1, expected 0 or >= replicas"):
+        RayOptions(replicas=2, max_replicas=1)

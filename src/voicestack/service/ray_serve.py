@@ -241,10 +241,9 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | tu
         return 408, f"the request body did not arrive within {timeout:g} s"
 
 
-def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] | None = None) -> Any:
-    """The Serve application (pass it to ``serve.run``): replicas of the service behind
-    the ingress, with Ray's limits derived from the service's slots and queue."""
-    opts = options if isinstance(options, RayOptions) else parse(RayOptions, dict(options or {}), "", owner="ray")
+def replica_settings(config: ServiceConfig, opts: RayOptions) -> dict[str, Any]:
+    """The ``VoiceReplica`` deployment options: Ray's limits from the service's slots and
+    queue, and (with ``max_replicas``) autoscaling by the capacity model of docs/scale-out.md."""
     max_ongoing = opts.max_ongoing_requests or config.max_active_streams
     settings: dict[str, Any] = {
         "name": "VoiceReplica", "ray_actor_options": {"num_cpus": opts.replica_cpus},
@@ -252,19 +251,26 @@ def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] |
         "max_queued_requests": opts.max_queued_requests or max(1, config.max_queue)}
     if opts.max_replicas > opts.replicas:
         # behind Ray a request holds its replica while it is computed: ongoing requests ~ busy
-        # workers, so aim at 70 % of them (docs/scale-out.md, the capacity model)
+        # workers, so aim at 70 % of them
         target = opts.target_ongoing_requests or max(1.0, round(0.7 * config.workers, 2))
         settings["autoscaling_config"] = {
             "min_replicas": opts.replicas, "initial_replicas": opts.replicas, "max_replicas": opts.max_replicas,
             "target_ongoing_requests": min(target, max_ongoing), "upscale_delay_s": 5, "downscale_delay_s": 120}
     else:
         settings["num_replicas"] = opts.replicas
+    return settings
+
+
+def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] | None = None) -> Any:
+    """The Serve application (pass it to ``serve.run``): replicas of the service behind
+    the ingress."""
+    opts = options if isinstance(options, RayOptions) else parse(RayOptions, dict(options or {}), "", owner="ray")
+    settings = replica_settings(config, opts)
     replica = serve.deployment(replica_class(opts.voices_per_replica)).options(**settings)
     ingress = serve.deployment(VoiceIngress).options(
         name="VoiceIngress", num_replicas=opts.ingress_replicas, ray_actor_options={"num_cpus": opts.ingress_cpus},
-        max_ongoing_requests=max(100, max_ongoing * max(opts.replicas, opts.max_replicas) * 2))
+        max_ongoing_requests=max(100, settings["max_ongoing_requests"] * max(opts.replicas, opts.max_replicas) * 2))
     return ingress.bind(replica.bind(config, opts.plugins), config)
-
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, config_path: str | os.PathLike[str] | None = None,
