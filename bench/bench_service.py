@@ -2,6 +2,7 @@
 utterance from POST /v1/audio/speech.
 
     python bench/bench_service.py [--voice joe] [--levels 1,4,8,16] [--rounds 2] [--workers N]
+    python bench/bench_service.py --ray 2 ...     # the same load through Ray Serve, 2 replicas
 
 Starts its own server process on a free loopback port, warms the voice up, then for
 each concurrency level runs ``rounds`` rounds of N simultaneous requests and prints:
@@ -49,6 +50,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (with --ray: Ray's processes and the replicas)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [root], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -62,15 +81,15 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
 class PeakRss:
     """Samples the server's RSS every 50 ms (VmHWM is process-lifetime, this is per level)."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
+            self.peak = max(self.peak, sum(rss_kib(p) for p in self.pids))
             time.sleep(0.05)
 
     def __enter__(self) -> PeakRss:
@@ -161,14 +180,35 @@ def main() -> int:
     ap.add_argument("--spread", type=float, default=0.0,
                     help="start a level's clients evenly over this many seconds (default 0: all at once)")
     ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--ray", type=int, default=0, metavar="REPLICAS",
+                    help="serve through `voicestack serve --ray` with this many replicas (CPU and RSS then count "
+                         "every process of the deployment, Ray's own included)")
     ap.add_argument("--cores", type=float, default=0,
                     help="cores the capacity model may count on (default: this machine's CPU count)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
+    rows = measure(args, levels, 0)
+    if not rows:
+        return 1
+    if args.ray:
+        print()
+        relayed = measure(args, levels, args.ray)
+        if not relayed:
+            return 1
+        print(f"through Ray ({args.ray} replicas) / direct, measured in this run:")
+        for d, r in zip(rows, relayed, strict=True):
+            print(f"  {d['clients']:>3} clients: CPU s per audio s {r['cpu_per_audio'] / d['cpu_per_audio']:.2f}x, "
+                  f"throughput {r['throughput'] / d['throughput']:.2f}x, p50 TTFA {r['p50'] / d['p50']:.2f}x")
+    return 0
+
+
+def measure(args: argparse.Namespace, levels: list[int], replicas: int) -> list[dict[str, float]]:
+    """One server (``replicas``: 0 direct, else through Ray), every level; the rows printed."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cfg = {"workers": args.workers, "max_active_streams": max(levels) + 4, "max_queue": max(levels) + 4,
+    workers = max(1, args.workers // replicas) if replicas else args.workers  # the same cores in total
+    cfg = {"workers": workers, "max_active_streams": max(levels) + 4, "max_queue": max(levels) + 4,
            "default_voice": args.voice, "voices_dirs": [args.voices_dir] if args.voices_dir else []}
     if args.threads:
         cfg["voices"] = {args.voice: {"profile": {"threads": args.threads}}}
@@ -176,32 +216,42 @@ def main() -> int:
         json.dump(cfg, f)
     cmd = [sys.executable, "-m", "voicestack.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--config", f.name]
+    if replicas:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as r:
+            json.dump({"replicas": replicas, "replica_cpus": (os.cpu_count() or 1) / replicas,
+                       "ingress_cpus": 0}, r)
+        cmd += ["--ray", r.name]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (240 if replicas else 60)
         while True:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if replicas:
+                    if len(httpx.get(f"{url}/v1/replicas", timeout=10).json()["data"]) == replicas:
+                        break
+                elif httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
+            except (httpx.TransportError, ValueError, KeyError):
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 print("the server did not start", file=sys.stderr)
-                return 1
+                return []
             time.sleep(0.2)
         warm = httpx.post(f"{url}/v1/audio/speech", json={"input": args.text, "voice": args.voice}, timeout=120)
         warm.raise_for_status()
-        print(f"voice={args.voice} workers={args.workers} threads={args.threads or 'default'} rounds={args.rounds} spread={args.spread}s cpus={os.cpu_count()} "
+        tree = process_tree(server.pid)
+        mode = f"ray replicas={replicas} processes={len(tree)} " if replicas else ""
+        print(f"{mode}voice={args.voice} workers={workers} threads={args.threads or 'default'} rounds={args.rounds} spread={args.spread}s cpus={os.cpu_count()} "
               f"text={len(args.text)} chars")
         print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'audio s/s':>9} "
               f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9} {'CPU s/audio s':>13} {'cores busy':>10}")
         rows = []
         for clients in levels:
-            cpu0 = cpu_seconds(server.pid)
-            with PeakRss(server.pid) as peak:
+            cpu0 = sum(cpu_seconds(p) for p in tree)
+            with PeakRss(tree) as peak:
                 row = asyncio.run(level(url, clients, args.rounds, args.voice, args.text, args.spread))
             row["rss_mb"] = peak.peak / 1024
-            cpu = cpu_seconds(server.pid) - cpu0
+            cpu = sum(cpu_seconds(p) for p in tree) - cpu0
             row["cpu_per_audio"] = cpu / row["audio"] if row["audio"] else float("nan")
             row["cores"] = cpu / row["wall"]
             rows.append(row)
@@ -211,21 +261,23 @@ def main() -> int:
         single = next((r for r in rows if r["clients"] == 1), None)
         if single and rows[-1] is not single:
             capacity_check(single, rows[-1], args.cores or os.cpu_count() or 1)
-        eight = next((r for r in rows if r["clients"] == 8), None)
+        eight = next((r for r in rows if r["clients"] == 8), None) if not replicas else None
         if single and eight:
             ratio = eight["p95"] / single["p50"]
             verdict = "met" if ratio <= 3 and eight["errors"] == 0 and eight["slowest"] > 1 else "NOT met"
             print(f"target at 8 streams (p95 TTFA <= 3x single-stream, 0 errors, every stream faster than real "
                   f"time): p95/single = {ratio:.2f}x, errors {eight['errors']}, slowest {eight['slowest']:.2f}x "
                   f"real time -> {verdict}")
-        return 0
+        return rows
     finally:
-        server.terminate()
+        server.terminate()  # with --ray, the command shuts Ray down on SIGTERM
         try:
-            server.wait(10)
+            server.wait(120 if replicas else 10)
         except subprocess.TimeoutExpired:
             server.kill()
         os.unlink(f.name)
+        if replicas:
+            os.unlink(r.name)
 
 
 if __name__ == "__main__":
