@@ -108,3 +108,14 @@ def test_pool_discard_unloads_only_idle_voices(voices_dir: Path) -> None:
         assert pool.discard("tiny") is False
     finally:
         app.state.service.close()
+
+
+def test_an_app_that_fails_before_answering_gives_500() -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def run() -> list[dict[str, Any]]:
+        return [m async for m in relay(broken, scope(), b"{}")]
+
+    start, body = asyncio.run(run())
+    assert start["status"] == 500 and json.loads(body["body"])["error"]["type"] == "server_error"

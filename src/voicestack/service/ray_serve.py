@@ -112,7 +112,6 @@ class VoiceReplica:
         self.app = create_app(config)
         self.service = self.app.state.service
         self.id = _replica_id()
-        self.started = time.time()
 
     async def load_voice(self, voice: str) -> _LoadedVoice:  # the multiplexed loader (see replica_class)
         return await self._load_voice(voice)
@@ -167,8 +166,10 @@ class _LoadedVoice:
         self.service = service
         self.name = name
 
-    def __del__(self) -> None:
-        self.service.pool.discard(self.name)
+    def __del__(self) -> None:  # Ray calls it on eviction, the collector again later: once only
+        name, self.name = self.name, ""
+        if name:
+            self.service.pool.discard(name)
 
 
 class VoiceIngress:

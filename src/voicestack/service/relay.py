@@ -27,6 +27,8 @@ from prometheus_client.samples import Sample
 from starlette.types import ASGIApp, Message
 
 log = logging.getLogger("voicestack.service")
+INTERNAL_ERROR = json.dumps({"error": {"message": "internal server error; see the server log", "type": "server_error",
+                                       "param": None}}).encode()
 # the parts of an HTTP scope that travel (the rest -- app, state, extensions -- is per process)
 SCOPE_KEYS = ("type", "http_version", "method", "scheme", "path", "raw_path", "query_string", "root_path",
               "headers", "client", "server")
@@ -79,11 +81,16 @@ async def relay(app: ASGIApp, scope: dict[str, Any], body: bytes,
         await gone.wait()
         return {"type": "http.disconnect"}
 
+    started = False
+
     async def send(message: Message) -> None:
+        nonlocal started
         if gone.is_set():
             raise OSError("the client went away")  # what a server's send does after a disconnect
-        if message["type"] == "http.response.start" and extra:
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        if message["type"] == "http.response.start":
+            started = True
+            if extra:
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
         queue.put_nowait(message)
 
     async def run() -> None:
@@ -91,6 +98,10 @@ async def relay(app: ASGIApp, scope: dict[str, Any], body: bytes,
             await app(dict(scope), receive, send)
         except Exception as err:  # the app answers its own errors; this is a last resort
             log.error("relayed request failed: %r", err, exc_info=err)
+            if not started:
+                await send({"type": "http.response.start", "status": 500,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": INTERNAL_ERROR})
         finally:
             queue.put_nowait(None)
 
