@@ -2,7 +2,7 @@
 utterance from POST /v1/audio/speech.
 
     python bench/bench_service.py [--voice joe] [--levels 1,4,8,16] [--rounds 2] [--workers N]
-    python bench/bench_service.py --ray 2 ...     # the same load through Ray Serve, 2 replicas
+    python bench/bench_service.py --ray 2 ...     # also through Ray Serve (2 replicas), side by side
 
 Starts its own server process on a free loopback port, warms the voice up, then for
 each concurrency level runs ``rounds`` rounds of N simultaneous requests and prints:
@@ -11,7 +11,10 @@ the slowest stream's speed (audio seconds / its wall seconds; > 1 is faster than
 time), errors, the server's peak RSS, and its CPU cost: CPU seconds (all its threads) per
 second of audio delivered, and cores busy (CPU seconds per wall second). The last line
 states the capacity model of docs/scale-out.md from the single-stream CPU cost and checks
-its prediction of the throughput at the highest level. Ratios are measured in this one run.
+its prediction of the throughput at the highest level. With ``--ray N`` a second server,
+``voicestack serve --ray`` with N replicas sharing the same cores, is measured level by level
+in turn with the plain one (both up at once, only one loaded at a time), and the ratios are
+printed. Ratios are measured in this one run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,23 +194,37 @@ def main() -> int:
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
-    rows = measure(args, levels, 0)
-    if not rows:
-        return 1
-    if args.ray:
-        print()
-        relayed = measure(args, levels, args.ray)
-        if not relayed:
+    with ExitStack() as stack:
+        servers = [stack.enter_context(server(args, levels, 0))]
+        if args.ray:
+            servers.append(stack.enter_context(server(args, levels, args.ray)))
+        if any(sv is None for sv in servers):
             return 1
-        print(f"through Ray ({args.ray} replicas) / direct, measured in this run:")
-        for d, r in zip(rows, relayed, strict=True):
-            print(f"  {d['clients']:>3} clients: CPU s per audio s {r['cpu_per_audio'] / d['cpu_per_audio']:.2f}x, "
+        tables: list[list[dict[str, float]]] = [[] for _ in servers]
+        for clients in levels:  # level by level, each server in turn: the same machine load for both
+            for sv, rows in zip(servers, tables, strict=True):
+                rows.append(measure_level(args, sv, clients))
+    for sv, rows in zip(servers, tables, strict=True):
+        print_table(args, sv, rows)
+    if args.ray:
+        print(f"through Ray ({args.ray} replicas) / direct, measured level by level in this run:")
+        for d, r in zip(tables[0], tables[1], strict=True):
+            print(f"  {d['clients']:>3.0f} clients: CPU s per audio s {r['cpu_per_audio'] / d['cpu_per_audio']:.2f}x, "
                   f"throughput {r['throughput'] / d['throughput']:.2f}x, p50 TTFA {r['p50'] / d['p50']:.2f}x")
     return 0
 
 
-def measure(args: argparse.Namespace, levels: list[int], replicas: int) -> list[dict[str, float]]:
-    """One server (``replicas``: 0 direct, else through Ray), every level; the rows printed."""
+@dataclass
+class Server:
+    url: str
+    tree: list[int]
+    workers: int
+    replicas: int
+
+
+@contextmanager
+def server(args: argparse.Namespace, levels: list[int], replicas: int) -> Iterator[Server | None]:
+    """A server process (``replicas``: 0 a plain one, else through Ray), warmed up."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     workers = max(1, args.workers // replicas) if replicas else args.workers  # the same cores in total
@@ -212,16 +232,19 @@ def measure(args: argparse.Namespace, levels: list[int], replicas: int) -> list[
            "default_voice": args.voice, "voices_dirs": [args.voices_dir] if args.voices_dir else []}
     if args.threads:
         cfg["voices"] = {args.voice: {"profile": {"threads": args.threads}}}
+    files = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(cfg, f)
+        files.append(f.name)
     cmd = [sys.executable, "-m", "voicestack.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--config", f.name]
     if replicas:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as r:
             json.dump({"replicas": replicas, "replica_cpus": (os.cpu_count() or 1) / replicas,
                        "ingress_cpus": 0}, r)
+            files.append(r.name)
         cmd += ["--ray", r.name]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + (240 if replicas else 60)
         while True:
@@ -233,51 +256,57 @@ def measure(args: argparse.Namespace, levels: list[int], replicas: int) -> list[
                     break
             except (httpx.TransportError, ValueError, KeyError):
                 pass
-            if server.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is not None or time.monotonic() > deadline:
                 print("the server did not start", file=sys.stderr)
-                return []
+                yield None
+                return
             time.sleep(0.2)
-        warm = httpx.post(f"{url}/v1/audio/speech", json={"input": args.text, "voice": args.voice}, timeout=120)
-        warm.raise_for_status()
-        tree = process_tree(server.pid)
-        mode = f"ray replicas={replicas} processes={len(tree)} " if replicas else ""
-        print(f"{mode}voice={args.voice} workers={workers} threads={args.threads or 'default'} rounds={args.rounds} spread={args.spread}s cpus={os.cpu_count()} "
-              f"text={len(args.text)} chars")
-        print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'audio s/s':>9} "
-              f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9} {'CPU s/audio s':>13} {'cores busy':>10}")
-        rows = []
-        for clients in levels:
-            cpu0 = sum(cpu_seconds(p) for p in tree)
-            with PeakRss(tree) as peak:
-                row = asyncio.run(level(url, clients, args.rounds, args.voice, args.text, args.spread))
-            row["rss_mb"] = peak.peak / 1024
-            cpu = sum(cpu_seconds(p) for p in tree) - cpu0
-            row["cpu_per_audio"] = cpu / row["audio"] if row["audio"] else float("nan")
-            row["cores"] = cpu / row["wall"]
-            rows.append(row)
-            print(f"{row['clients']:>7} {row['requests']:>5} {row['p50'] * 1000:>7.0f}ms {row['p95'] * 1000:>7.0f}ms "
-                  f"{row['throughput']:>9.2f} {row['slowest']:>12.2f} {row['errors']:>6} {row['rss_mb']:>7.0f}MB "
-                  f"{row['cpu_per_audio']:>13.3f} {row['cores']:>10.2f}", flush=True)
-        single = next((r for r in rows if r["clients"] == 1), None)
-        if single and rows[-1] is not single:
-            capacity_check(single, rows[-1], args.cores or os.cpu_count() or 1)
-        eight = next((r for r in rows if r["clients"] == 8), None) if not replicas else None
-        if single and eight:
-            ratio = eight["p95"] / single["p50"]
-            verdict = "met" if ratio <= 3 and eight["errors"] == 0 and eight["slowest"] > 1 else "NOT met"
-            print(f"target at 8 streams (p95 TTFA <= 3x single-stream, 0 errors, every stream faster than real "
-                  f"time): p95/single = {ratio:.2f}x, errors {eight['errors']}, slowest {eight['slowest']:.2f}x "
-                  f"real time -> {verdict}")
-        return rows
+        for _ in range(max(1, replicas)):  # with Ray, let each replica load the voice
+            warm = httpx.post(f"{url}/v1/audio/speech", json={"input": args.text, "voice": args.voice}, timeout=120)
+            warm.raise_for_status()
+        yield Server(url, process_tree(proc.pid), workers, replicas)
     finally:
-        server.terminate()  # with --ray, the command shuts Ray down on SIGTERM
+        proc.terminate()  # with --ray, the command shuts Ray down on SIGTERM
         try:
-            server.wait(120 if replicas else 10)
+            proc.wait(120 if replicas else 10)
         except subprocess.TimeoutExpired:
-            server.kill()
-        os.unlink(f.name)
-        if replicas:
-            os.unlink(r.name)
+            proc.kill()
+        for name in files:
+            os.unlink(name)
+
+
+def measure_level(args: argparse.Namespace, sv: Server, clients: int) -> dict[str, float]:
+    cpu0 = sum(cpu_seconds(p) for p in sv.tree)
+    with PeakRss(sv.tree) as peak:
+        row = asyncio.run(level(sv.url, clients, args.rounds, args.voice, args.text, args.spread))
+    row["rss_mb"] = peak.peak / 1024
+    cpu = sum(cpu_seconds(p) for p in sv.tree) - cpu0
+    row["cpu_per_audio"] = cpu / row["audio"] if row["audio"] else float("nan")
+    row["cores"] = cpu / row["wall"]
+    return row
+
+
+def print_table(args: argparse.Namespace, sv: Server, rows: list[dict[str, float]]) -> None:
+    mode = f"ray replicas={sv.replicas} processes={len(sv.tree)} " if sv.replicas else ""
+    print(f"{mode}voice={args.voice} workers={sv.workers} threads={args.threads or 'default'} rounds={args.rounds} "
+          f"spread={args.spread}s cpus={os.cpu_count()} text={len(args.text)} chars")
+    print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'audio s/s':>9} "
+          f"{'slowest x RT':>12} {'errors':>6} {'peak RSS':>9} {'CPU s/audio s':>13} {'cores busy':>10}")
+    for row in rows:
+        print(f"{row['clients']:>7} {row['requests']:>5} {row['p50'] * 1000:>7.0f}ms {row['p95'] * 1000:>7.0f}ms "
+              f"{row['throughput']:>9.2f} {row['slowest']:>12.2f} {row['errors']:>6} {row['rss_mb']:>7.0f}MB "
+              f"{row['cpu_per_audio']:>13.3f} {row['cores']:>10.2f}")
+    single = next((r for r in rows if r["clients"] == 1), None)
+    if single and rows[-1] is not single:
+        capacity_check(single, rows[-1], args.cores or os.cpu_count() or 1)
+    eight = next((r for r in rows if r["clients"] == 8), None) if not sv.replicas else None
+    if single and eight:
+        ratio = eight["p95"] / single["p50"]
+        verdict = "met" if ratio <= 3 and eight["errors"] == 0 and eight["slowest"] > 1 else "NOT met"
+        print(f"target at 8 streams (p95 TTFA <= 3x single-stream, 0 errors, every stream faster than real "
+              f"time): p95/single = {ratio:.2f}x, errors {eight['errors']}, slowest {eight['slowest']:.2f}x "
+              f"real time -> {verdict}")
+    print()
 
 
 if __name__ == "__main__":
