@@ -26,9 +26,7 @@ from service_helpers import serve as serve_direct
 from voicestack.errors import SpecError
 from voicestack.service import ServiceConfig
 
-pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-              pytest.mark.filterwarnings("ignore::ResourceWarning")]
+pytestmark = pytest.mark.ray
 
 SITE = Path(__file__).parent / "ray_site"  # a plugin with a slow stage, found through its entry point
 SRC = Path(__file__).resolve().parents[2] / "src"
