@@ -25,6 +25,7 @@ from service_helpers import serve as serve_direct
 
 from voicestack.errors import SpecError
 from voicestack.service import ServiceConfig
+from voicestack.service.ray_serve import APP_NAME
 
 pytestmark = pytest.mark.ray
 
@@ -55,7 +56,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def ray_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from voicestack.service.ray_serve import APP_NAME, application
+    from voicestack.service.ray_serve import application
 
     voices = make_voices(tmp_path_factory.mktemp("ray") / "voices")
     config = ServiceConfig(voices_dirs=(voices,), builtins=False, default_voice="duration", workers=1,
@@ -117,7 +118,7 @@ def test_two_replicas_answer_and_expose_their_metrics(ray_service: dict[str, Any
 def test_audio_streams_through_the_proxy_and_matches_a_direct_server(ray_service: dict[str, Any]) -> None:
     url, voices = ray_service["url"], ray_service["voices"]
     parts: list[bytes] = []
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json=speech("slow", LONG[:900]), timeout=60) as r:
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json=speech("slow", LONG[:450]), timeout=60) as r:
         assert r.status_code == 200
         rid = r.headers["x-voicestack-replica"]
         for part in r.iter_raw():
@@ -129,7 +130,7 @@ def test_audio_streams_through_the_proxy_and_matches_a_direct_server(ray_service
     assert len([p for p in parts if p]) > 2 and len(parts[0]) < len(body) / 2
     # the same networks (without the slow stage, which leaves the audio as it is) on a plain server
     with serve_direct(ServiceConfig(voices_dirs=(voices,), builtins=False, default_voice="duration")) as (direct, _):
-        plain = httpx.post(f"{direct}/v1/audio/speech", json=speech("duration", LONG[:900]), timeout=60).content
+        plain = httpx.post(f"{direct}/v1/audio/speech", json=speech("duration", LONG[:450]), timeout=60).content
     assert len(plain) > 0
     assert np.array_equal(np.frombuffer(body, "<i2"), np.frombuffer(plain, "<i2"))
 
@@ -137,7 +138,8 @@ def test_audio_streams_through_the_proxy_and_matches_a_direct_server(ray_service
 def test_client_leaving_stops_the_replica_synthesis(ray_service: dict[str, Any]) -> None:
     url = ray_service["url"]
     before = httpx.get(f"{url}/metrics", timeout=30).text
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json=speech("slow", LONG), timeout=60) as r:
+    text = f"{LONG} {LONG}"[:3600]  # within max_input_chars; about 19 s of compute in the slow stage
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json=speech("slow", text), timeout=60) as r:
         assert r.status_code == 200
         rid = r.headers["x-voicestack-replica"]
         got = 0
@@ -151,7 +153,7 @@ def test_client_leaving_stops_the_replica_synthesis(ray_service: dict[str, Any])
         metric(before, "voicestack_streams_cancelled_total", replica=rid) + 1
     made = metric(after, "voicestack_chunks_total", replica=rid, voice="slow") - \
         metric(before, "voicestack_chunks_total", replica=rid, voice="slow")
-    full = _chunks(ray_service["voices"] / "duration", LONG)
+    full = _chunks(ray_service["voices"] / "duration", text)
     assert 0 < made < full / 2  # computing stopped long before the end of the text
     later = httpx.get(f"{url}/metrics", timeout=30).text  # and nothing more is computed afterwards
     assert metric(later, "voicestack_chunks_total", replica=rid, voice="slow") == \
@@ -170,7 +172,10 @@ def test_requests_land_on_the_replica_holding_their_voice(ray_service: dict[str,
     assert first.status_code == 200, first.text
     home = first.headers["x-voicestack-replica"]
     assert "speakers" in replicas(url)[home]["voices_loaded"]
-    time.sleep(2.0)  # Ray's router learns which replica holds the voice (replicas report every 0.1 s)
+    # Ray's routers learn which replica holds the voice from its reports (every 0.1 s): wait
+    # until a router here (fed by the same broadcast as the ingress's) sends the voice there
+    probe = serve.get_deployment_handle("VoiceReplica", APP_NAME).options(multiplexed_model_id="speakers")
+    wait_for(lambda: all(probe.report.remote().result()["replica"] == home for _ in range(3)), 60)
     landed = [httpx.post(f"{url}/v1/audio/speech", json=speech("speakers", seed=i), timeout=60)
               .headers["x-voicestack-replica"] for i in range(8)]
     assert landed == [home] * 8
