@@ -212,3 +212,21 @@ def test_replica_settings_follow_the_service_limits() -> None:
     assert own["max_ongoing_requests"] == 8 and own["autoscaling_config"]["target_ongoing_requests"] == 8
     with pytest.raises(SpecError, match="max_replicas: got 1, expected 0 or >= replicas"):
         RayOptions(replicas=2, max_replicas=1)
+
+
+def test_a_voice_ray_drops_is_unloaded_once(tmp_path: Path) -> None:
+    from voicestack.service.app import create_app
+    from voicestack.service.ray_serve import _LoadedVoice
+
+    app = create_app(ServiceConfig(voices_dirs=(make_voices(tmp_path / "voices"),), builtins=False))
+    pool = app.state.service.pool
+    try:
+        pool.acquire("duration").release()
+        held = _LoadedVoice(app.state.service, "duration")
+        held.__del__()  # Ray evicts it (least recently used beyond voices_per_replica)
+        assert "duration" not in pool.loaded()
+        pool.acquire("duration").release()  # loaded again for a later request
+        held.__del__()  # the collector finalises the old object: the new load stays
+        assert "duration" in pool.loaded()
+    finally:
+        app.state.service.close()
