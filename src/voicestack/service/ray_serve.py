@@ -266,6 +266,8 @@ def application(config: ServiceConfig, options: RayOptions | Mapping[str, Any] |
     """The Serve application (pass it to ``serve.run``): replicas of the service behind
     the ingress."""
     opts = options if isinstance(options, RayOptions) else parse(RayOptions, dict(options or {}), "", owner="ray")
+    # replicas run in other processes, in other directories: relative voice paths are made absolute here
+    config = replace(config, voices_dirs=tuple(Path(d).resolve() for d in config.voices_dirs))
     settings = replica_settings(config, opts)
     replica = serve.deployment(replica_class(opts.voices_per_replica)).options(**settings)
     ingress = serve.deployment(VoiceIngress).options(
