@@ -75,7 +75,8 @@ def test_serve_on_ray_answers_and_leaves_nothing_running(tmp_path: Path, env: di
     make_addon(voices / "duration")
     make_addon(voices / "speakers", "tiny_speakers_id")
     service = tmp_path / "service.json"
-    service.write_text(json.dumps({"voices_dirs": [str(voices)], "builtins": False, "default_voice": "duration"}))
+    # a path relative to where the command runs (the deployment ships it made absolute)
+    service.write_text(json.dumps({"voices_dirs": ["voices"], "builtins": False, "default_voice": "duration"}))
     options = tmp_path / "ray.json"
     options.write_text(json.dumps({"replicas": 2, "replica_cpus": 0.5, "ingress_cpus": 0.25}))
     temp = tempfile.mkdtemp(prefix="vsray-")  # short: Ray puts unix sockets under it
@@ -83,7 +84,7 @@ def test_serve_on_ray_answers_and_leaves_nothing_running(tmp_path: Path, env: di
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("wb")
     proc = _cli("--ray", str(options), "--config", str(service), "--port", str(port),
-                env={**env, "RAY_TMPDIR": temp}, stdout=log, stderr=subprocess.STDOUT)
+                env={**env, "RAY_TMPDIR": temp}, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     tree: set[int] = set()
     try:
         deadline = time.monotonic() + 240
