@@ -20,7 +20,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray Serve is not installed (pip install 'voicestack[ray]')")
 serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'voicestack[ray]')")
 
-from service_helpers import LONG, TEXT, free_port, make_addon, metric, wait_for
+from service_helpers import LONG, TEXT, alive, descendants, free_port, make_addon, metric, wait_for
 from service_helpers import serve as serve_direct
 
 from voicestack.errors import SpecError
@@ -41,19 +41,6 @@ def make_voices(root: Path) -> Path:
     return root
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def ray_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from voicestack.service.ray_serve import application
@@ -62,18 +49,19 @@ def ray_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     config = ServiceConfig(voices_dirs=(voices,), builtins=False, default_voice="duration", workers=1,
                            max_active_streams=4, max_queue=4)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
-    # Ray's workers inherit this environment: the source tree, the test plugin, no usage stats
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), str(SITE), saved["PYTHONPATH"]) if p)
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp = tempfile.mkdtemp(prefix="vsray-")  # short: Ray puts unix sockets under it
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)
-    node = ray._private.worker._global_node  # the processes this test started
-    pids = [p.process.pid for infos in node.all_processes.values() for p in infos if p.process is not None]
+    before = descendants(os.getpid())
+    started: set[int] = set()
     try:
+        # Ray's workers inherit this environment: the source tree, the test plugin, no usage stats
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), str(SITE), saved["PYTHONPATH"]) if p)
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         options = {"replicas": 2, "replica_cpus": 0.5, "ingress_cpus": 0.25, "voices_per_replica": 3}
         serve.run(application(config, options), name=APP_NAME, route_prefix="/")
+        started = descendants(os.getpid()) - before  # Ray's processes, the proxy, the replicas
         yield {"url": f"http://127.0.0.1:{port}", "config": config, "voices": voices}
     finally:
         serve.shutdown()
@@ -83,11 +71,11 @@ def ray_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
             time.sleep(0.1)
         shutil.rmtree(temp, ignore_errors=True)
-        assert pids and not [p for p in pids if _alive(p)], "Ray processes left running"
+    assert len(started) >= 5 and not [p for p in started if alive(p)], "Ray processes left running"
 
 
 def replicas(url: str) -> dict[str, dict[str, Any]]:

@@ -18,35 +18,10 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install 'voicestack[ray]')")
 
-from service_helpers import TEXT, free_port, make_addon
+from service_helpers import TEXT, alive, descendants, free_port, make_addon
 
 pytestmark = pytest.mark.ray
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _cli(*args: str, env: dict[str, str], **kw: object) -> subprocess.Popen[bytes]:
@@ -100,20 +75,20 @@ def test_serve_on_ray_answers_and_leaves_nothing_running(tmp_path: Path, env: di
         r = httpx.post(f"{url}/v1/audio/speech", json={"input": TEXT, "voice": "speakers", "response_format": "pcm"},
                        timeout=60)
         assert r.status_code == 200 and len(r.content) > 1000 and r.headers["x-voicestack-replica"]
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         assert len(tree) >= 5  # Ray's own processes and the three replicas
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(120) == 128 + signal.SIGTERM
         deadline = time.monotonic() + 60
-        while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        while any(alive(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not [p for p in tree if _alive(p)], "processes left running after SIGTERM"
+        assert not [p for p in tree if alive(p)], "processes left running after SIGTERM"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
         for pid in tree:  # only what this test started
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
