@@ -171,3 +171,31 @@ def ws_url(url: str) -> str:
 def assert_idle(service: Any, timeout: float = 5.0) -> None:
     """Nothing leaked: no slot, no waiter, no lease, no open generator."""
     wait_for(service.idle, timeout)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (from /proc): what a test started, to check it is gone."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (an exited, unreaped process counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

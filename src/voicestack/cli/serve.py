@@ -25,6 +25,9 @@ def add_parser(sub: Any, port_type: Any) -> None:
         p.add_argument(f"--{name}", action="append", default=[], metavar="ADDRESS",
                        help=f"{summary} (e.g. {cls.example}; needs the '{cls.extra}' extra)")
     p.add_argument("--config", help="service configuration (a JSON file)")
+    p.add_argument("--ray", nargs="?", const="", metavar="RAY_JSON",
+                   help="deploy replicas of the HTTP service on Ray Serve instead (options: a JSON file; "
+                        "docs/scale-out.md; needs the 'ray' extra)")
     p.set_defaults(func=run)
 
 
@@ -46,10 +49,28 @@ def listeners(args: argparse.Namespace) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return run_on_ray(args)
     transports = listeners(args)  # first: a bad address or a missing extra says so before anything loads
     from voicestack.service.core import ServiceConfig
     from voicestack.service.transports import run as serve
 
     config = ServiceConfig.load(args.config)
     serve(transports, config)
+    return 0
+
+
+def run_on_ray(args: argparse.Namespace) -> int:
+    """Replicas of the HTTP service on Ray Serve, its proxy at --host/--port."""
+    from voicestack.cli import CliError
+
+    if any(getattr(args, name, None) for name in ("http", "wyoming")):
+        raise CliError("serve: --ray deploys the HTTP service at --host/--port; other listeners are not relayed")
+    try:
+        from voicestack.service.ray_serve import run as deploy
+    except ImportError as err:
+        raise CliError(f"--ray needs its extra: pip install 'voicestack[serve,ray]' ({err})") from None
+    host = args.host if args.host is not None else DEFAULT_HOST
+    port = args.port if args.port is not None else DEFAULT_PORT
+    deploy(host, port, args.config, args.ray or None)
     return 0

@@ -228,6 +228,18 @@ class VoicePool:
             self.metrics.loads.labels(name).inc()
             return Lease(self, name, voice)
 
+    def discard(self, name: str) -> bool:
+        """Unload ``name`` now unless a stream holds it; True if it was unloaded."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.users:
+                return False
+            del self._entries[name]
+            self.unloaded.append(name)
+            self._publish_locked()
+        log.info("unloaded voice %r on request", name)
+        return True
+
     def loaded(self) -> list[str]:
         with self._lock:
             return list(self._entries)
