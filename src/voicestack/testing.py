@@ -62,9 +62,10 @@ def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
 
 
-def addon_variant(src: Path, dest: Path, **frontend: Any) -> Path:
+def addon_variant(src: Path, dest: Path, edit: Any = None, **frontend: Any) -> Path:
     """A copy of the addon at ``src`` (files hard-linked where the filesystem allows) with
-    front-end fields changed, e.g. ``addon_variant(joe, tmp / "joe", max_encode=128)``."""
+    front-end fields changed, e.g. ``addon_variant(joe, tmp / "joe", max_encode=128)``;
+    ``edit(manifest)`` may change anything else of its addon.json."""
     import json
     import os
     import shutil
@@ -78,6 +79,8 @@ def addon_variant(src: Path, dest: Path, **frontend: Any) -> Path:
     shutil.copytree(src, dest, copy_function=link)
     manifest = json.loads((dest / "addon.json").read_text())
     manifest["frontend"].update(frontend)
+    if edit is not None:
+        edit(manifest)
     (dest / "addon.json").unlink()  # a link: never write through it into the source
     (dest / "addon.json").write_text(json.dumps(manifest))
     return dest

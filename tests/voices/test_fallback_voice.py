@@ -6,16 +6,12 @@ speech needs (its ``max_length`` guard then fires partway through the sentence).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import voicestack
 from voicestack.catalog import resolve
+from voicestack.testing import addon_variant
 
 pytestmark = pytest.mark.real_voice
 TEXT = "The little boat drifted slowly along the river toward the old stone bridge"
@@ -40,21 +36,11 @@ def _gap(audio: np.ndarray, seam: int, rate: int, floor_db: float = -40.0) -> fl
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory: pytest.TempPathFactory) -> voicestack.Voice:
-    src = resolve("joe-tacotron")
+    def fewer_frames(manifest: dict) -> None:
+        manifest["stack"][0]["streamable_block"]["stack"][0]["max_frames_per_symbol"] = 1.5
+
     dest = tmp_path_factory.mktemp("tacotron") / "joe-tacotron"
-
-    def link(a: str, b: str) -> None:
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-
-    shutil.copytree(src, dest, copy_function=link)
-    manifest = json.loads((dest / "addon.json").read_text())
-    manifest["stack"][0]["streamable_block"]["stack"][0]["max_frames_per_symbol"] = 1.5
-    (dest / "addon.json").unlink()
-    (dest / "addon.json").write_text(json.dumps(manifest))
-    return voicestack.load_voice(dest)
+    return voicestack.load_voice(addon_variant(resolve("joe-tacotron"), dest, edit=fewer_frames))
 
 
 def test_joe_mel_finishes_the_sentence_without_a_gap(failing: voicestack.Voice) -> None:

@@ -217,13 +217,7 @@ class SentenceSplitter:
         """Cut the unfinished text into runs of at most ``max_chars`` until less is left."""
         assert self.max_chars is not None
         text = self._joined()
-        out, pos = [], 0
-        while len(text) - pos > self.max_chars:
-            cut = _cut_at(text, pos, self.max_chars)
-            part = text[pos:cut].strip()
-            if part:
-                out.append(part)
-            pos = cut
+        out, pos = _runs(text, self.max_chars)
         rest = text[pos:]
         self._parts, self._size = ([rest] if rest else []), len(rest)
         self._scan = max(0, self._scan - pos)
@@ -259,17 +253,23 @@ def _cut_at(text: str, pos: int, limit: int) -> int:
     return end
 
 
+def _runs(text: str, limit: int) -> tuple[list[str], int]:
+    """Runs of at most ``limit`` cut from ``text`` while more than ``limit`` is left, and
+    where the rest starts."""
+    out, pos = [], 0
+    while len(text) - pos > limit:
+        cut = _cut_at(text, pos, limit)
+        if text[pos:cut].strip():
+            out.append(text[pos:cut].strip())
+        pos = cut
+    return out, pos
+
+
 def cut_long(sentence: str, limit: int) -> list[str]:
     """``sentence`` in runs of at most ``limit`` characters, cut as :class:`SentenceSplitter` does."""
-    out, pos = [], 0
-    while len(sentence) - pos > limit:
-        cut = _cut_at(sentence, pos, limit)
-        if sentence[pos:cut].strip():
-            out.append(sentence[pos:cut].strip())
-        pos = cut
-    if sentence[pos:].strip():
-        out.append(sentence[pos:].strip())
-    return out
+    out, pos = _runs(sentence, limit)
+    rest = sentence[pos:].strip()
+    return [*out, rest] if rest else out
 
 
 def _newlines(text: str, start: int, stop: int) -> Iterator[int]:
