@@ -14,23 +14,27 @@ import numpy as np
 from voicestack import assembly
 from voicestack.addon import PARAM_LIMITS, Manifest
 from voicestack.assets import SpeakerDecl
-from voicestack.blocks import Request, StreamableBlock
+from voicestack.blocks import Alignment, Request, StreamableBlock, frame_ratio
 from voicestack.errors import RequestError, SpecError
 from voicestack.frontends import FrontEnd
 from voicestack.params import safe_text
 from voicestack.profiles import Profile
 from voicestack.runtime import SessionFactory
 from voicestack.tensors import TensorDecl
+from voicestack.timing import PieceClock, Timing
 
 MAX_TEXT_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Mono float32 samples in [-1, 1] and their rate."""
+    """Mono float32 samples in [-1, 1] and their rate; the words and phonemes that start
+    in it, timed from the start of the utterance (:class:`voicestack.timing.Timing`)."""
 
     audio: np.ndarray
     sample_rate: int
+    words: tuple[Timing, ...] = ()
+    phonemes: tuple[Timing, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -57,6 +61,7 @@ class Voice:
         self.language = manifest.language
         self.architecture = manifest.architecture
         self.defaults = dict(manifest.inference)
+        self.timed, self.frame_ratio = frame_ratio(root)  # whether word timings are known, samples per frame
 
     @classmethod
     def load(cls, addon_dir: Path, profile: str | Mapping[str, Any] | None = None,
@@ -121,16 +126,31 @@ class Voice:
 
     def _stream(self, text: str, req: Request) -> Iterator[AudioChunk]:
         pieces = 0
+        emitted = 0  # samples of the utterance so far
+        late: tuple[tuple[Timing, ...], tuple[Timing, ...]] = ((), ())  # timings for the next chunk
         for number, piece in enumerate(self.frontend.pieces(text)):
             pieces += 1
             req.piece = number
             req.events.extend(piece.events)
+            clock = None
+            if self.timed and (piece.words or piece.phones):
+                req.alignment = Alignment()
+                clock = PieceClock(piece.words, piece.phones, req.alignment, self.frame_ratio, emitted, self.sample_rate)
             for chunk in self.root.stream(None, dict(piece.tensors), req):
                 audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
                 if audio.size:
-                    yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
+                    emitted += audio.size
+                    words, phones = clock.due(emitted) if clock is not None else ((), ())
+                    yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate, late[0] + words, late[1] + phones)
+                    late = ((), ())
+            if clock is not None:
+                words, phones = clock.due(emitted, final=True)
+                late = (late[0] + words, late[1] + phones)
+            req.alignment = None
         if pieces == 0:
             raise RequestError("text", "nothing to speak: the text has no words this voice can read")
+        if late[0] or late[1]:  # timings of the last piece's end that no audio followed
+            yield AudioChunk(np.zeros(0, np.float32), self.sample_rate, *late)
 
     def synthesize(self, text: str, **kwargs: Any) -> AudioChunk:
         """The whole utterance at once (same audio as joining ``stream``)."""

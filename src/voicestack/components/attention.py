@@ -162,6 +162,7 @@ class AttentionDecoder(AutoregressiveDecoder):
 
     type_name = "AttentionDecoder"
     Params = AttentionParams
+    aligns = True
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         p: AttentionParams = self.params  # type: ignore[assignment]
@@ -185,6 +186,11 @@ class AttentionDecoder(AutoregressiveDecoder):
             for o, i in p.state.items():
                 state[i] = out[o]
             failure = guard.step(out[p.weights_output])
+            align = request.alignment
+            if align is not None:  # a symbol starts at the step the attention peak first reaches it
+                while len(align.starts) <= min(guard.furthest, symbols - 1):
+                    align.starts.append(frames - frame.shape[-1])
+                align.frames = frames
             if failure is not None:
                 status = failure
                 if status in ("attention_backwards", "attention_skipped"):
@@ -214,6 +220,8 @@ class AttentionDecoder(AutoregressiveDecoder):
                 joined = np.concatenate(ready, axis=-1)
                 if joined.shape[-1]:
                     yield {p.output: joined}
+        if request.alignment is not None:
+            request.alignment.complete = True
         request.events.append({"block": self.name, "event": "end", "status": status, "frames": frames,
                                "steps": step, "symbols": symbols, "position": guard.furthest,
                                "detail": guard.detail})
