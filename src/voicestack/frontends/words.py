@@ -105,7 +105,9 @@ def phoneme_spans(phonemes: str, positions: Sequence[int | None], widths: Sequen
               if p is not None and ch.translate(_STRESS).strip()]
     out = []
     for text, a, b in words:
-        inside = [(p, w) for p, w in zip(positions[a:b], widths[a:b], strict=True) if p is not None]
+        # a word starts at its first sound (a stress mark before it is no sound)
+        inside = [(p, w) for ch, p, w in zip(phonemes[a:b], positions[a:b], widths[a:b], strict=True)
+                  if p is not None and ch.translate(_STRESS).strip()]
         if inside:
             out.append(Span(text, inside[0][0], inside[-1][0] + inside[-1][1]))
     return out, phones
