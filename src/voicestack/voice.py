@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,11 @@ from voicestack.params import safe_text
 from voicestack.profiles import Profile
 from voicestack.runtime import SessionFactory
 from voicestack.tensors import TensorDecl
+from voicestack.text.ssml import looks_like_ssml, parse_ssml
 from voicestack.timing import PieceClock, Timing
 
 MAX_TEXT_CHARS = 1_000_000
+VoiceSource = Callable[[str], "Voice"]  # a voice by name (an SSML <voice> switch)
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,30 @@ class Voice:
 
     def stream(self, text: str, *, length_scale: float | None = None, noise_scale: float | None = None,
                noise_w: float | None = None, seed: int | None = None, cancel: threading.Event | None = None,
-               request: Request | None = None, speaker: str | None = None) -> Iterator[AudioChunk]:
-        """Audio chunks as they are produced; nothing is computed until the first pull."""
+               request: Request | None = None, speaker: str | None = None, ssml: bool | None = False,
+               voices: VoiceSource | None = None) -> Iterator[AudioChunk]:
+        """Audio chunks as they are produced; nothing is computed until the first pull.
+
+        ``ssml=True`` reads ``text`` as an SSML document (:mod:`voicestack.text.ssml`;
+        ``None``: when it starts with ``<speak``); its ``<voice name>`` switches are
+        loaded by ``voices`` (default: by name, as ``voicestack.load_voice``), in the
+        background while the voice before them speaks."""
         if not isinstance(text, str):
             raise RequestError("text", f"expected a string, got {type(text).__name__}")
         if len(text) > MAX_TEXT_CHARS:
             raise RequestError("text", f"{len(text)} characters is more than the {MAX_TEXT_CHARS} allowed")
         req = request or self.request(seed=seed, cancel=cancel, speaker=speaker, length_scale=length_scale,
                                       noise_scale=noise_scale, noise_w=noise_w)
+        if ssml or (ssml is None and looks_like_ssml(text)):
+            from voicestack.speech import stream_document
+
+            return stream_document(self, parse_ssml(text), req, voices or self._by_name, AudioChunk)
         return self._stream(text, req)
+
+    def _by_name(self, name: str) -> Voice:
+        from voicestack.catalog import resolve
+
+        return Voice.load(resolve(name), profile=self.profile.name)
 
     def _stream(self, text: str, req: Request) -> Iterator[AudioChunk]:
         pieces = 0

@@ -237,6 +237,11 @@ class PhonemesFrontEnd(FrontEnd):
         assert isinstance(phonemizer, Phonemizer) and isinstance(ids, IdMap)
         return normalizer if isinstance(normalizer, Normalizer) else None, phonemizer, ids
 
+    @property
+    def raw_phonemes(self) -> bool:
+        """Whether ``[[ ... ]]`` in the text is read as raw phonemes (espeak's IPA, as Piper does)."""
+        return isinstance(self.children.get("phonemizer"), Espeak)
+
     def normalized(self, text: str) -> str:
         normalizer, _, _ = self.stages()
         return normalizer.normalize(text) if normalizer is not None else text
