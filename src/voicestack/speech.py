@@ -56,7 +56,7 @@ def _speak(voice: Any, items: Sequence[Segment | Break], req: Request, loading: 
     speaker = req.speaker
     for item in items:
         if isinstance(item, Break):
-            total = int(round(item.seconds * rate))
+            total = round(item.seconds * rate)
             step = int(BREAK_CHUNK_SECONDS * rate)
             for start in range(0, total, step):
                 req.check_cancelled()
@@ -70,7 +70,7 @@ def _speak(voice: Any, items: Sequence[Segment | Break], req: Request, loading: 
                 who = loading[item.voice].result()
             except RequestError:
                 raise
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - any failure to load is that voice's error
                 raise RequestError("voice", f"SSML <voice name={item.voice!r}>: {err}") from None
             if who.sample_rate != rate:
                 raise RequestError("voice", f"SSML <voice name={item.voice!r}> speaks at {who.sample_rate} Hz, "

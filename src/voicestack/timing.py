@@ -40,7 +40,7 @@ class PieceClock:
         self.rate = sample_rate
 
     def sample(self, frame: int) -> int:
-        return self.offset + int(round(frame * self.ratio))
+        return self.offset + round(frame * self.ratio)
 
     def due(self, reached: int, final: bool = False) -> tuple[tuple[Timing, ...], tuple[Timing, ...]]:
         """(words, phonemes) that start before sample ``reached`` (all, when ``final``)."""

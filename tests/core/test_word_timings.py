@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 import voicestack
-from voicestack.frontends.words import label_phoneme_words, part_spans
 from voicestack.frontends.base import Span
+from voicestack.frontends.words import label_phoneme_words, part_spans
 
 TEXT = "hello big world, again. next one"
 
@@ -82,4 +84,4 @@ def test_joe_words_in_order_and_inside_the_audio():
     assert [w.text for w in words] == ["Of", "the", "12", "men", "one", "has", "been", "to", "the", "FBI"]
     total = sum(c.audio.size for c in chunks) / voice.sample_rate
     assert all(0 <= w.start <= w.end <= total for w in words)
-    assert all(a.start <= b.start for a, b in zip(words, words[1:]))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))

@@ -216,7 +216,7 @@ def _words_file(path: str | None, stack: ExitStack) -> Any:
     if path == "-":
         return sys.stderr
     try:
-        return stack.enter_context(open(path, "w", encoding="utf-8"))  # noqa: SIM115 - closed by the stack
+        return stack.enter_context(open(path, "w", encoding="utf-8"))
     except OSError as err:
         raise CliError(f"say: --words: cannot write {path}: {err.strerror or err}") from None
 

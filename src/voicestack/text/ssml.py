@@ -84,10 +84,10 @@ class _Builder(ContentHandler):
         self.stack: list[_Node] = []
         self.locator: Any = None
 
-    def setDocumentLocator(self, locator: Any) -> None:  # noqa: N802 - the SAX interface
+    def setDocumentLocator(self, locator: Any) -> None:
         self.locator = locator
 
-    def startElement(self, name: str, attrs: Any) -> None:  # noqa: N802
+    def startElement(self, name: str, attrs: Any) -> None:
         line, col = (self.locator.getLineNumber(), self.locator.getColumnNumber() + 1) if self.locator else (0, 0)
         node = _Node(name, dict(attrs.items()), line, col)
         if len(self.stack) >= MAX_NESTING:
@@ -98,7 +98,7 @@ class _Builder(ContentHandler):
             self.root = node
         self.stack.append(node)
 
-    def endElement(self, name: str) -> None:  # noqa: N802
+    def endElement(self, name: str) -> None:
         self.stack.pop()
 
     def characters(self, content: str) -> None:

@@ -92,6 +92,7 @@ class SynthesisParams:
     seed: int | None = None
     noise_scale: float | None = None
     noise_w: float | None = None
+    ssml: bool | None = None  # the input is SSML (None: when it starts with <speak)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None
@@ -103,7 +104,8 @@ class SynthesisParams:
     def with_seed_offset(self, offset: int) -> SynthesisParams:
         if self.seed is None:
             return self
-        return SynthesisParams(self.voice, self.speed, (self.seed + offset) % 2**32, self.noise_scale, self.noise_w)
+        return SynthesisParams(self.voice, self.speed, (self.seed + offset) % 2**32, self.noise_scale, self.noise_w,
+                               self.ssml)
 
 
 _TEXT = limits(nonempty=True, max_len=256)
@@ -126,6 +128,14 @@ class SpeechBody:
     noise_w: float | None = field(default=None, metadata=_NOISE)
     instructions: str | None = None  # accepted for compatibility; these voices take no instructions
     stream_format: Literal["audio"] | None = None
+    input_type: Literal["text", "ssml"] | None = None  # None: SSML when the input starts with <speak
+
+
+@dataclass(frozen=True)
+class CaptionedBody(SpeechBody):
+    """``POST /v1/audio/speech/captioned``: the speech fields, plus whether phoneme timings go too."""
+
+    phonemes: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,8 +159,8 @@ class SpeechRequest:
 
 
 def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[str, ...],
-                   known_formats: tuple[str, ...] = ()) -> SpeechRequest:
-    body: SpeechBody = validated(SpeechBody, raw, "the request body")
+                   known_formats: tuple[str, ...] = (), body_type: type[SpeechBody] | None = None) -> SpeechRequest:
+    body: SpeechBody = validated(body_type or SpeechBody, raw, "the request body")
     if not body.input.strip():
         raise bad("input", "input: got only white space, expected the text to speak")
     if len(body.input) > max_chars:
@@ -165,7 +175,9 @@ def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[
 
 
 def start_params(body: SpeechBody | StreamStart, default_voice: str) -> SynthesisParams:
-    return SynthesisParams(body.voice or default_voice, body.speed, body.seed, body.noise_scale, body.noise_w)
+    kind = getattr(body, "input_type", None)
+    return SynthesisParams(body.voice or default_voice, body.speed, body.seed, body.noise_scale, body.noise_w,
+                           None if kind is None else kind == "ssml")
 
 
 def stream_start(raw: dict[str, Any]) -> StreamStart:
@@ -192,9 +204,10 @@ def query_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ClientMessage:
-    """One WebSocket message: ``start`` (the StreamStart fields), ``text``, ``flush`` or ``end``."""
+    """One WebSocket message: ``start`` (the StreamStart fields), ``text``, ``ssml`` (a whole
+    SSML document in ``text``), ``flush`` or ``end``."""
 
-    type: Literal["start", "text", "flush", "end"]
+    type: Literal["start", "text", "ssml", "flush", "end"]
     text: str | None = None
     voice: str | None = field(default=None, metadata=_TEXT)
     model: str | None = field(default=None, metadata=_TEXT)
@@ -211,12 +224,12 @@ START_FIELDS = ("voice", "model", "speed", "seed", "noise_scale", "noise_w")
 
 
 def client_message(raw: Any) -> ClientMessage:
-    if isinstance(raw, dict) and raw.get("type") not in ("start", "text", "flush", "end"):
+    if isinstance(raw, dict) and raw.get("type") not in ("start", "text", "ssml", "flush", "end"):
         kind = raw.get("type")
         shown = repr(kind)[:40] if isinstance(kind, str) else "missing" if kind is None else "not a string"
-        raise bad("type", f"type: {shown}; expected one of start, text, flush, end")
+        raise bad("type", f"type: {shown}; expected one of start, text, ssml, flush, end")
     msg: ClientMessage = validated(ClientMessage, raw, "each message")
-    if msg.type == "text" and msg.text is None:
+    if msg.type in ("text", "ssml") and msg.text is None:
         raise bad("text", "text: missing; a text message carries the text to speak")
     if msg.type != "start" and any(getattr(msg, k) is not None for k in START_FIELDS):
         key = next(k for k in START_FIELDS if getattr(msg, k) is not None)
