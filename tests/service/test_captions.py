@@ -72,7 +72,7 @@ def test_ssml_errors_are_400_naming_the_element(server: tuple[str, Any]) -> None
 
 def test_ws_word_events_and_ssml_messages(server: tuple[str, Any], voices_dir: Path) -> None:
     url, service = server
-    with ws_connect(ws_url(url) + "?voice=tiny&seed=11") as ws:
+    with ws_connect(ws_url(url) + "?voice=tiny&seed=11&words=true") as ws:
         ws.send(json.dumps({"type": "text", "text": "hello there."}))
         ws.send(json.dumps({"type": "ssml", "text": '<speak>one <break time="200ms"/> two</speak>'}))
         ws.send(json.dumps({"type": "end"}))
@@ -89,4 +89,9 @@ def test_ws_word_events_and_ssml_messages(server: tuple[str, Any], voices_dir: P
         if isinstance(f, dict) and f["type"] == "words":
             assert isinstance(frames[k + 1], bytes)
     assert events[-1]["type"] == "done" and events[-1]["sentences"] == 2
+    with ws_connect(ws_url(url) + "?voice=tiny") as ws:  # word events only when asked for
+        ws.send(json.dumps({"type": "text", "text": "hello there."}))
+        ws.send(json.dumps({"type": "end"}))
+        kinds = [json.loads(m)["type"] for m in ws if isinstance(m, str)]
+    assert "words" not in kinds and kinds[-1] == "done"
     assert_idle(service)

@@ -12,7 +12,8 @@ Protocol (JSON text messages in; binary PCM frames and JSON events out)::
     <- binary frames: 16-bit little-endian mono PCM at sample_rate
     <- {"type": "sentence_end", "index": 0, "audio_seconds": 0.93}
     <- {"type": "words", "index": 0, "words": [{"text": "Hello", "start": 0.05, "end": 0.31}, ...]}
-       (before the binary frame the words start in; seconds from the start of the connection's audio)
+       (with ?words=true or "words": true at the start: before the binary frame the words start
+       in; seconds from the start of the connection's audio)
     -> {"type": "ssml", "text": "<speak>...</speak>"}   a whole SSML document, spoken after the text before it
     -> {"type": "flush"}                      speak what is buffered now, even without an end mark
     -> {"type": "end"}                        flush, finish speaking, then
@@ -71,6 +72,7 @@ class Conversation:
         self.total_chars = 0
         self.audio_seconds = 0.0
         self.compute_seconds = 0.0
+        self.words = False  # word timing events asked for
         self.sentences: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()  # (text, arrived[, ssml])
 
     def release(self) -> None:
@@ -122,6 +124,7 @@ class Conversation:
             return
         self.release()
         self.lease, self.params = lease, params
+        self.words = bool(start.words)
         await self._send({"type": "ready", "voice": params.voice, "sample_rate": int(lease.voice.sample_rate),
                           "format": "pcm_s16le", "channels": 1})
 
@@ -228,7 +231,7 @@ class Conversation:
                         break
                     if chunk is None:
                         break
-                    if chunk.words:
+                    if chunk.words and self.words:
                         at = self.audio_seconds + seconds
                         await self._send({"type": "words", "index": index, "words": [
                             Timing(w.text, w.start + at, w.end + at).to_json() for w in chunk.words]})

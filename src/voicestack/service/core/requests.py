@@ -148,6 +148,7 @@ class StreamStart:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
+    words: bool | None = None  # send word timing events
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ def query_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 out[key] = value
         elif key == "seed":
             out[key] = _int(value) if value.lstrip("-").isdigit() else value
+        elif key == "words":
+            out[key] = {"true": True, "1": True, "false": False, "0": False}.get(value.lower(), value)
         else:
             out[key] = value
     return out
@@ -215,12 +218,13 @@ class ClientMessage:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
+    words: bool | None = None
 
     def start(self) -> StreamStart:
-        return StreamStart(self.voice, self.model, self.speed, self.seed, self.noise_scale, self.noise_w)
+        return StreamStart(self.voice, self.model, self.speed, self.seed, self.noise_scale, self.noise_w, self.words)
 
 
-START_FIELDS = ("voice", "model", "speed", "seed", "noise_scale", "noise_w")
+START_FIELDS = ("voice", "model", "speed", "seed", "noise_scale", "noise_w", "words")
 
 
 def client_message(raw: Any) -> ClientMessage:
