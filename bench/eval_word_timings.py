@@ -4,7 +4,9 @@ Speaks held-out sentences with each voice, collects the word timings the chunks 
 transcribes the same audio with faster-whisper (Whisper tiny.en, offline, greedy,
 ``word_timestamps=True``), matches the two word sequences (same word after lower-casing
 and dropping punctuation, in order) and prints, per voice, the median and 90th
-percentile of |start difference| over the matched words.
+percentile of |start difference| over the matched words. As a check that needs no
+recogniser, it also prints how far the audio's own energy onsets after pauses (>= 100 ms
+below 3% of the utterance's peak level, in 5 ms frames) are from the nearest word start.
 
     python bench/eval_word_timings.py                      # joe, 63 sentences
     python bench/eval_word_timings.py --voices joe joe-mel joe-tacotron --limit 20
@@ -40,6 +42,22 @@ def whisper_words(transcriber: Transcriber, audio: np.ndarray, rate: int) -> lis
     return [(token(w.word), float(w.start)) for s in segments for w in (s.words or []) if token(w.word)]
 
 
+def pause_onsets(audio: np.ndarray, rate: int, frame: float = 0.005, pause: float = 0.1) -> list[float]:
+    """Where sound starts again after each pause (and at the very start), in seconds."""
+    n = int(frame * rate)
+    level = np.sqrt(np.mean(audio[: audio.size // n * n].reshape(-1, n) ** 2, axis=1))
+    quiet = level < 0.03 * level.max()
+    onsets, run = [], int(pause / frame)  # the utterance starts after a "pause"
+    for i, q in enumerate(quiet):
+        if q:
+            run += 1
+            continue
+        if run >= pause / frame:
+            onsets.append(i * frame)
+        run = 0
+    return onsets
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voices", nargs="+", default=["joe"], help="voices to measure (default: joe)")
@@ -57,12 +75,15 @@ def main() -> int:
     for name in args.voices:
         voice = voicestack.load_voice(name)
         diffs: list[float] = []
+        onset_diffs: list[float] = []
         ours_total = 0
         for text in texts:
             chunks = list(voice.stream(text, seed=args.seed))
             audio = np.concatenate([c.audio for c in chunks])
             ours = [(token(w.text), w.start) for c in chunks for w in c.words if token(w.text)]
             ours_total += len(ours)
+            for onset in pause_onsets(audio, voice.sample_rate):
+                onset_diffs.append(min(abs(onset - start) for _, start in ours))
             theirs = whisper_words(transcriber, audio, voice.sample_rate)
             matcher = difflib.SequenceMatcher(None, [w for w, _ in ours], [w for w, _ in theirs], autojunk=False)
             for block in matcher.get_matching_blocks():
@@ -71,7 +92,11 @@ def main() -> int:
         signed = np.asarray(diffs) * 1000.0
         d = np.abs(signed)
         print(f"{name}: {d.size} of {ours_total} words matched; |start difference| median {np.median(d):.0f} ms, "
-              f"mean {d.mean():.0f} ms, p90 {np.percentile(d, 90):.0f} ms; signed median {np.median(signed):+.0f} ms")
+              f"mean {d.mean():.0f} ms, p90 {np.percentile(d, 90):.0f} ms; signed median {np.median(signed):+.0f} ms "
+              "(ours minus Whisper's)")
+        o = np.asarray(onset_diffs) * 1000.0
+        print(f"{name}: {o.size} energy onsets after pauses; |onset - nearest word start| median {np.median(o):.0f} ms, "
+              f"p90 {np.percentile(o, 90):.0f} ms")
     return 0
 
 
