@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import numpy as np
+from service_helpers import assert_idle, expected_pcm, ws_url
 from websockets.sync.client import connect as ws_connect
 
-from service_helpers import assert_idle, expected_pcm, ws_url
 from voicestack.voice import Voice
 
 TEXT = "hello there, how are you today?"

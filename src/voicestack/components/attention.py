@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream
-from voicestack.components.base import CheckEnv, register
+from voicestack.components.base import CheckEnv
 from voicestack.components.decoders import AutoregressiveDecoder, AutoregressiveParams
 from voicestack.errors import VoicestackError
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 

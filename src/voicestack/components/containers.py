@@ -14,10 +14,12 @@ from voicestack.blocks import (
     StreamableStack,
     check_sequence,
 )
-from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv, register
+from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv
 from voicestack.components.network import NetworkCall, NetworkParams, check_renames, renamed_needs, renamed_outputs
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
+
 
 # the composites of voicestack.blocks, registered as they are
 register(StreamablePipeline)

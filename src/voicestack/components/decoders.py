@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, register
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.network import NetworkCall, check_renames, renamed_outputs
 from voicestack.errors import SpecError
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv, register
+from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 

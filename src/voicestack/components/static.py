@@ -29,7 +29,7 @@ import numpy as np
 
 from voicestack.addon import NetworkDecl
 from voicestack.blocks import ParallelSequenceBlockContainer, Request, SequenceBlock, SequenceBlockContainer, Stream
-from voicestack.components.base import BuildContext, CheckEnv, register
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.containers import (
     Encoder,
     Encoders,
@@ -40,10 +40,11 @@ from voicestack.components.containers import (
 )
 from voicestack.components.decoders import Decoder, DecoderParams, FrameBuffer
 from voicestack.components.network import NetworkCall, renamed_needs
-from voicestack.frontends.base import choose_cuts
 from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
+from voicestack.components.base import register
 from voicestack.runtime import Session
 from voicestack.runtime.static import GuardedSession, StaticShapeError, static_copy
+from voicestack.frontends.base import choose_cuts
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +24,12 @@ import numpy as np
 
 from voicestack.addon import Manifest
 from voicestack.blocks import Request, Stream, StreamableBlock, frame_ratio
-from voicestack.components.base import BuildContext, CheckEnv, register
+from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.decoders import FrameBuffer
 from voicestack.dsp.mel import MelSettings, frame_padding, mel_filterbank
 from voicestack.dsp.mel import window as stft_window
 from voicestack.errors import SpecError
+from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
 

@@ -18,6 +18,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+
 SEND_BUFFER = 128 * 1024  # ~3 s of 22 kHz 16-bit audio; plenty for any network path at audio rates
 
 

@@ -40,8 +40,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voicestack.audio import to_pcm16
 from voicestack.service.core import Lease, SentenceBuffer, Service, ServiceError, SynthesisParams, bad, parse_json
-from voicestack.timing import Timing
 from voicestack.service.core.requests import ClientMessage, client_message, query_values, start_params, stream_start
+from voicestack.timing import Timing
 
 log = logging.getLogger("voicestack.service")
 

@@ -15,29 +15,7 @@ from voicestack.service.core.scheduler import Budget, ChunkStream, Overloaded, S
 from voicestack.service.core.sentences import SentenceBuffer
 from voicestack.service.core.service import OPENAI_FORMATS, STREAMING_FORMATS, Service, Synthesis, until_gone
 
-__all__ = [
-           "OPENAI_FORMATS",
-           "STREAMING_FORMATS",
-           "Budget",
-           "ChunkStream",
-           "ClientGone",
-           "ConfigError",
-           "Lease",
-           "Overloaded",
-           "Scheduler",
-           "SentenceBuffer",
-           "Service",
-           "ServiceConfig",
-           "ServiceError",
-           "ServiceMetrics",
-           "SpeechRequest",
-           "StreamStart",
-           "Synthesis",
-           "SynthesisParams",
-           "VoiceCatalog",
-           "VoiceOptions",
-           "VoicePool",
-           "bad",
-           "parse_json",
-           "until_gone",
-]
+__all__ = ["OPENAI_FORMATS", "STREAMING_FORMATS", "Budget", "ChunkStream", "ClientGone", "ConfigError", "Lease",
+           "Overloaded", "Scheduler", "SentenceBuffer", "Service", "ServiceConfig", "ServiceError", "ServiceMetrics",
+           "SpeechRequest", "StreamStart", "SynthesisParams", "Synthesis", "VoiceCatalog", "VoiceOptions", "VoicePool",
+           "bad", "parse_json", "until_gone"]

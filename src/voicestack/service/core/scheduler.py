@@ -223,7 +223,7 @@ class ChunkStream:
             close = getattr(self._gen, "close", None)
             if close is not None:
                 close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a block's cleanup failed; nothing to tell the client
             log.exception("closing a synthesis stream failed")
         finally:
             with self.scheduler.cond:
