@@ -3,8 +3,9 @@
 A phonemizer gives a sentence's phonemes with spaces between its phoneme words; espeak
 joins some written words into one phoneme word ("of the" -> ``ʌvðə``) and reads a
 number as several. :func:`label_phoneme_words` matches the written words to the
-phoneme words (a small dynamic programme over groups of up to three, scored by
-``difflib`` similarity against each word phonemised alone) and returns, for each
+phoneme words (words said as they are alone anchor the match; between anchors, a small
+dynamic programme over groups of up to three, scored by ``difflib`` similarity against
+each word phonemised alone) and returns, for each
 written word, the span of the phoneme string it is read as. :func:`part_spans` carries
 spans given in a sentence's ids over to the pieces the sentence was cut into.
 """
@@ -20,6 +21,7 @@ from voicestack.frontends.base import Span
 WORD = re.compile(r"\w+(?:['\u2019\-.]\w+)*")
 _STRESS = str.maketrans("", "", "ˈˌ.,;:!?-'\"ʲ")
 MAX_GROUP = 3
+MAX_GAP = 144  # written x phoneme words of a gap matched word by word; longer gaps are shared out
 
 
 def text_words(text: str) -> list[tuple[str, int, int]]:
@@ -40,28 +42,20 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def label_phoneme_words(words: Sequence[str], phonemes: str,
-                        isolated: Callable[[Sequence[str]], Sequence[str]]) -> list[tuple[str, int, int]]:
-    """Each written word with the [start, end) of ``phonemes`` it is read as (in order;
-    a word read as nothing is left out). ``isolated`` phonemises words one by one."""
-    spans = phoneme_words(phonemes)
-    if not words or not spans:
-        return []
-    if len(words) == len(spans):  # the usual case: one phoneme word per written word
-        return [(w, a, b) for w, (a, b) in zip(words, spans, strict=True)]
-    alone = [p.translate(_STRESS).replace(" ", "") for p in isolated(words)]
-    said = [phonemes[a:b].translate(_STRESS) for a, b in spans]
-    n, m = len(words), len(spans)
+def _groups_dp(alone: Sequence[str], said: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """(i0, i1, j0, j1): written words i0..i1 read as phoneme words j0..j1, in order, by a
+    dynamic programme over groups of up to MAX_GROUP on one side (a small gap only)."""
+    n, m = len(alone), len(said)
     inf = float("inf")
     cost = [[inf] * (m + 1) for _ in range(n + 1)]
     back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
     cost[0][0] = 0.0
+    moves = [(a, 1) for a in range(1, MAX_GROUP + 1)] + [(1, b) for b in range(2, MAX_GROUP + 1)]
     for i in range(n + 1):
         for j in range(m + 1):
             c = cost[i][j]
             if c == inf:
                 continue
-            moves = [(a, 1) for a in range(1, MAX_GROUP + 1)] + [(1, b) for b in range(2, MAX_GROUP + 1)]
             for a, b in moves:
                 if i + a > n or j + b > m:
                     continue
@@ -79,8 +73,49 @@ def label_phoneme_words(words: Sequence[str], phonemes: str,
         assert step is not None
         groups.append((i - step[0], i, j - step[1], j))
         i, j = i - step[0], j - step[1]
+    return groups[::-1]
+
+
+def _groups_even(n: int, m: int) -> list[tuple[int, int, int, int]]:
+    """A long unmatched gap: phoneme words shared out in order, by position."""
+    if n == 0 or m == 0:
+        return [(0, n, 0, m)]
+    if m >= n:
+        cuts = [round(k * m / n) for k in range(n + 1)]
+        return [(k, k + 1, cuts[k], cuts[k + 1]) for k in range(n) if cuts[k + 1] > cuts[k]]
+    cuts = [round(k * n / m) for k in range(m + 1)]
+    return [(cuts[k], cuts[k + 1], k, k + 1) for k in range(m) if cuts[k + 1] > cuts[k]]
+
+
+def _groups(alone: Sequence[str], said: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """Words said as they are alone anchor the match (difflib over the two sequences); the
+    gaps between anchors, short as a rule, are matched by :func:`_groups_dp`."""
+    out: list[tuple[int, int, int, int]] = []
+    i = j = 0
+    blocks = difflib.SequenceMatcher(None, list(alone), list(said), autojunk=False).get_matching_blocks()
+    for block in blocks:
+        gi, gj = block.a - i, block.b - j
+        if gi or gj:
+            inner = _groups_dp(alone[i:block.a], said[j:block.b]) if gi * gj <= MAX_GAP else _groups_even(gi, gj)
+            out.extend((a + i, b + i, c + j, d + j) for a, b, c, d in inner)
+        out.extend((block.a + k, block.a + k + 1, block.b + k, block.b + k + 1) for k in range(block.size))
+        i, j = block.a + block.size, block.b + block.size
+    return out
+
+
+def label_phoneme_words(words: Sequence[str], phonemes: str,
+                        isolated: Callable[[Sequence[str]], Sequence[str]]) -> list[tuple[str, int, int]]:
+    """Each written word with the [start, end) of ``phonemes`` it is read as (in order;
+    a word read as nothing is left out). ``isolated`` phonemises words one by one."""
+    spans = phoneme_words(phonemes)
+    if not words or not spans:
+        return []
+    if len(words) == len(spans):  # the usual case: one phoneme word per written word
+        return [(w, a, b) for w, (a, b) in zip(words, spans, strict=True)]
+    alone = [p.translate(_STRESS).replace(" ", "") for p in isolated(words)]
+    said = [phonemes[a:b].translate(_STRESS) for a, b in spans]
     out: list[tuple[str, int, int]] = []
-    for i0, i1, j0, j1 in reversed(groups):
+    for i0, i1, j0, j1 in _groups(alone, said):
         if i1 == i0 or j1 == j0:
             continue
         start, end = spans[j0][0], spans[j1 - 1][1]
