@@ -85,3 +85,20 @@ def test_joe_words_in_order_and_inside_the_audio():
     total = sum(c.audio.size for c in chunks) / voice.sample_rate
     assert all(0 <= w.start <= w.end <= total for w in words)
     assert all(a.start <= b.start for a, b in itertools.pairwise(words))
+
+
+def test_long_sentences_match_words_around_anchors(monkeypatch):
+    # 200 words said as alone, one merged pair in the middle: only that gap is scored
+    from voicestack.frontends import words as module
+
+    calls = []
+    real = module._similarity
+    monkeypatch.setattr(module, "_similarity", lambda a, b: calls.append(1) or real(a, b))
+    alone = {f"w{k}": f"p{k}" for k in range(200)} | {"of": "ʌv", "the": "ðə"}
+    written = [f"w{k}" for k in range(100)] + ["of", "the"] + [f"w{k}" for k in range(100, 200)]
+    said = " ".join([f"p{k}" for k in range(100)] + ["ʌvðə"] + [f"p{k}" for k in range(100, 200)])
+    got = label_phoneme_words(written, said, lambda ws: [alone[w] for w in ws])
+    assert [w for w, _, _ in got] == written
+    merged = [(w, said[a:b]) for w, a, b in got if w in ("of", "the")]
+    assert merged == [("of", "ʌv"), ("the", "ðə")]
+    assert 0 < len(calls) < 20
