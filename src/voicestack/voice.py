@@ -170,9 +170,11 @@ class Voice:
             yield AudioChunk(np.zeros(0, np.float32), self.sample_rate, *late)
 
     def synthesize(self, text: str, **kwargs: Any) -> AudioChunk:
-        """The whole utterance at once (same audio as joining ``stream``)."""
-        parts = [c.audio for c in self.stream(text, **kwargs)]
-        return AudioChunk(np.concatenate(parts) if parts else np.zeros(0, np.float32), self.sample_rate)
+        """The whole utterance at once (same audio, words and phonemes as joining ``stream``)."""
+        chunks = list(self.stream(text, **kwargs))
+        audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, np.float32)
+        return AudioChunk(audio, self.sample_rate, tuple(w for c in chunks for w in c.words),
+                          tuple(p for c in chunks for p in c.phonemes))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "language": self.language, "sample_rate": self.sample_rate,

@@ -41,6 +41,7 @@ def test_duration_model_words_are_its_durations_exactly(tiny_duration):
     got = [(w.text, round(w.start * 16000), round(w.end * 16000)) for c in chunks for w in c.words]
     assert [w for w, _, _ in got] == ["hello", "big", "world", "again", "next", "one"]
     assert got == [(w, int(a), int(b)) for w, a, b in expected]
+    assert voice.synthesize(TEXT, seed=3).words == tuple(w for c in chunks for w in c.words)
     # each word comes with the chunk its first sample is in
     for (lo, hi), c in zip(_chunk_ranges(chunks), chunks, strict=True):
         for w in c.words:
