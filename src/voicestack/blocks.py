@@ -40,6 +40,24 @@ Stream = Iterator[Tensors]
 
 
 @dataclass
+class Alignment:
+    """Where each input symbol of the current text piece starts, in the frames the
+    aligning block emits (an Upsampler from its durations, an attention decoder from its
+    attention). ``starts`` grows as symbols are reached; ``frames`` counts the frames
+    emitted so far; ``complete`` is set once every symbol's start is known."""
+
+    starts: list[int] = field(default_factory=list)
+    frames: int = 0
+    complete: bool = False
+
+    def start(self, symbol: int) -> int | None:
+        """The frame symbol ``symbol`` starts at (the piece's end past the last), or None if not known yet."""
+        if symbol < len(self.starts):
+            return self.starts[symbol]
+        return self.frames if self.complete else None
+
+
+@dataclass
 class Request:
     """Per-request state shared by all blocks of one synthesis.
 
@@ -63,6 +81,8 @@ class Request:
     # decoder's next window covers at most this many times its first window; None: no limit
     window_limit: float | None = None
     part: str = ""  # while a piece is encoded in parts, which one ("#k"): it keys the part's noise
+    # the current piece's symbol -> frame alignment, recorded by the aligning block (None: nobody asked)
+    alignment: Alignment | None = None
 
     def rng(self, stream_name: str) -> np.random.Generator:
         """A generator keyed by (seed, piece, name): the same draws whatever the chunking."""
@@ -167,6 +187,10 @@ class StreamableBlock(Block):
     """Produces chunks lazily. ``source`` is the upstream stream (None for a source)."""
 
     kind = "streamable"
+    # output steps per input step along time (a vocoder's hop length); an aligning block
+    # (symbols -> frames) sets ``aligns``: word timings count frames from there on
+    time_ratio: float = 1
+    aligns: ClassVar[bool] = False
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         """Override: yield chunks, pulling from ``source`` only as far as needed."""
@@ -313,6 +337,21 @@ class StreamablePipeline(StreamableBlock):
             "sequence_block": self.sequence_block.describe(),
             "streamable_block": self.streamable_block.describe(),
         }
+
+
+def frame_ratio(block: StreamableBlock) -> tuple[bool, float]:
+    """(whether ``block`` holds an aligning block, output samples per frame of the last
+    aligner in it, or per input step if it holds none): how word timings turn frames into
+    samples."""
+    if isinstance(block, StreamablePipeline):
+        return frame_ratio(block.streamable_block)
+    if isinstance(block, StreamableStack):
+        aligned, ratio = False, 1.0
+        for child in block.blocks:
+            found, r = frame_ratio(child)
+            aligned, ratio = (True, r) if found else (aligned, ratio * r)
+        return aligned, ratio
+    return (True, 1.0) if block.aligns else (False, float(block.time_ratio))
 
 
 def check_sequence(children: Sequence[Any], env: Any) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +14,29 @@ import numpy as np
 from voicestack import assembly
 from voicestack.addon import PARAM_LIMITS, Manifest
 from voicestack.assets import SpeakerDecl
-from voicestack.blocks import Request, StreamableBlock
+from voicestack.blocks import Alignment, Request, StreamableBlock, frame_ratio
 from voicestack.errors import RequestError, SpecError
 from voicestack.frontends import FrontEnd
 from voicestack.params import safe_text
 from voicestack.profiles import Profile
 from voicestack.runtime import SessionFactory
 from voicestack.tensors import TensorDecl
+from voicestack.text.ssml import looks_like_ssml, parse_ssml
+from voicestack.timing import PieceClock, Timing
 
 MAX_TEXT_CHARS = 1_000_000
+VoiceSource = Callable[[str], "Voice"]  # a voice by name (an SSML <voice> switch)
 
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Mono float32 samples in [-1, 1] and their rate."""
+    """Mono float32 samples in [-1, 1] and their rate; the words and phonemes that start
+    in it, timed from the start of the utterance (:class:`voicestack.timing.Timing`)."""
 
     audio: np.ndarray
     sample_rate: int
+    words: tuple[Timing, ...] = ()
+    phonemes: tuple[Timing, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -42,6 +48,19 @@ def _ids_of(frontend: Any) -> Any:
     if isinstance(frontend, Mapping):
         return {k: _ids_of(v) for k, v in frontend.items() if k not in ("max_piece", "max_encode", "normalize")}
     return frontend
+
+
+@dataclass
+class _Said:
+    """How far an utterance got: samples so far, and timings waiting for the next chunk."""
+
+    emitted: int = 0
+    late: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+
+
+def _shifted(spans: Any, at: int, shift: int) -> tuple[Any, ...]:
+    """The spans from symbol ``at`` on, re-indexed into a piece that starts there."""
+    return tuple(replace(s, start=s.start + shift, end=s.end + shift) for s in spans if s.start >= at)
 
 
 def _failure(events: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -73,6 +92,7 @@ class Voice:
         self.architecture = manifest.architecture
         self.defaults = dict(manifest.inference)
         self.fallback: Voice | None = None  # finishes an utterance this voice fails inside
+        self.timed, self.frame_ratio = frame_ratio(root)  # whether word timings are known, samples per frame
 
     @classmethod
     def load(cls, addon_dir: Path, profile: str | Mapping[str, Any] | None = None,
@@ -156,60 +176,106 @@ class Voice:
 
     def stream(self, text: str, *, length_scale: float | None = None, noise_scale: float | None = None,
                noise_w: float | None = None, seed: int | None = None, cancel: threading.Event | None = None,
-               request: Request | None = None, speaker: str | None = None) -> Iterator[AudioChunk]:
-        """Audio chunks as they are produced; nothing is computed until the first pull."""
+               request: Request | None = None, speaker: str | None = None, ssml: bool | None = False,
+               voices: VoiceSource | None = None) -> Iterator[AudioChunk]:
+        """Audio chunks as they are produced; nothing is computed until the first pull.
+
+        ``ssml=True`` reads ``text`` as an SSML document (:mod:`voicestack.text.ssml`;
+        ``None``: when it starts with ``<speak``); its ``<voice name>`` switches are
+        loaded by ``voices`` (default: by name, as ``voicestack.load_voice``), in the
+        background while the voice before them speaks."""
         if not isinstance(text, str):
             raise RequestError("text", f"expected a string, got {type(text).__name__}")
         if len(text) > MAX_TEXT_CHARS:
             raise RequestError("text", f"{len(text)} characters is more than the {MAX_TEXT_CHARS} allowed")
         req = request or self.request(seed=seed, cancel=cancel, speaker=speaker, length_scale=length_scale,
                                       noise_scale=noise_scale, noise_w=noise_w)
+        if ssml or (ssml is None and looks_like_ssml(text)):
+            from voicestack.speech import stream_document
+
+            return stream_document(self, parse_ssml(text), req, voices or self._by_name, AudioChunk)
         return self._stream(text, req)
+
+    def _by_name(self, name: str) -> Voice:
+        from voicestack.catalog import resolve
+
+        return Voice.load(resolve(name), profile=self.profile.name)
 
     def _stream(self, text: str, req: Request) -> Iterator[AudioChunk]:
         pieces = 0
         speaker: Voice = self  # the fallback once this voice failed inside the utterance
         sub: Request | None = None
+        said = _Said()
         for number, piece in enumerate(self.frontend.pieces(text)):
             pieces += 1
             req.piece = number
             req.events.extend(piece.events)
             if sub is not None:
-                yield from self._pulled(speaker, dict(piece.tensors), req, sub, number)
+                yield from self._pulled(speaker, dict(piece.tensors), piece.words, piece.phones, req, sub, number, said)
                 continue
             mark = len(req.events)
-            yield from self._pulled(self, dict(piece.tensors), req, req, number)
-            failed = self.fallback is not None and _failure(req.events[mark:])
-            if failed:
-                speaker, sub = self.fallback, self._fallback_request(req)  # type: ignore[assignment]
-                ids = np.asarray(piece.tensors[self.frontend.ids_tensor]).reshape(-1)
-                n = int(np.asarray(piece.tensors.get(self.frontend.lengths_tensor, [ids.size])).reshape(-1)[0])
-                at = int(failed["resume"])
-                req.events.append({"event": "fallback", "voice": self.name, "to": speaker.name,
-                                   "status": failed["status"], "piece": number, "resume": at,
-                                   "message": f"{self.name}: {failed['status']} at symbol {at} of {n}; "
-                                              f"{speaker.name} speaks the rest"})
-                if at < n:
-                    rest = self.frontend.resume(ids[:n].tolist(), at)
-                    tensors = {self.frontend.ids_tensor: np.asarray([rest], np.int64),
-                               self.frontend.lengths_tensor: np.asarray([len(rest)], np.int64)}
-                    yield from self._pulled(speaker, tensors, req, sub, number)
+            failed: dict[str, Any] | None = None
+
+            def failure_at(mark: int = mark) -> int | None:
+                nonlocal failed
+                failed = _failure(req.events[mark:]) if self.fallback is not None else None
+                return None if failed is None else int(failed["resume"])
+
+            yield from self._pulled(self, dict(piece.tensors), piece.words, piece.phones, req, req, number, said,
+                                    failure_at)
+            if failed is None:
+                continue
+            speaker, sub = self.fallback, self._fallback_request(req)  # type: ignore[assignment]
+            ids = np.asarray(piece.tensors[self.frontend.ids_tensor]).reshape(-1)
+            n = int(np.asarray(piece.tensors.get(self.frontend.lengths_tensor, [ids.size])).reshape(-1)[0])
+            at = int(failed["resume"])
+            req.events.append({"event": "fallback", "voice": self.name, "to": speaker.name,
+                               "status": failed["status"], "piece": number, "resume": at,
+                               "message": f"{self.name}: {failed['status']} at symbol {at} of {n}; "
+                                          f"{speaker.name} speaks the rest"})
+            if at < n:
+                rest = self.frontend.resume(ids[:n].tolist(), at)
+                shift = len(rest) - (n - at) - at  # a span's index in `rest`
+                tensors = {self.frontend.ids_tensor: np.asarray([rest], np.int64),
+                           self.frontend.lengths_tensor: np.asarray([len(rest)], np.int64)}
+                yield from self._pulled(speaker, tensors, _shifted(piece.words, at, shift),
+                                        _shifted(piece.phones, at, shift), req, sub, number, said)
         if pieces == 0:
             raise RequestError("text", "nothing to speak: the text has no words this voice can read")
+        if said.late[0] or said.late[1]:  # timings of the last piece's end that no audio followed
+            yield AudioChunk(np.zeros(0, np.float32), self.sample_rate, *said.late)
 
-    def _pulled(self, voice: Voice, tensors: dict[str, np.ndarray], req: Request, sub: Request,
-                number: int) -> Iterator[AudioChunk]:
-        """``voice`` speaks one piece under ``sub``, which follows ``req``'s pacing."""
+    def _pulled(self, voice: Voice, tensors: dict[str, np.ndarray], words: Any, phones: Any, req: Request,
+                sub: Request, number: int, said: _Said, failure_at: Any = None) -> Iterator[AudioChunk]:
+        """``voice`` speaks one piece under ``sub``, which follows ``req``'s pacing; the
+        words and phonemes that start in each chunk ride with it. ``failure_at()``, asked
+        at the end, says where the voice stopped if it failed (its words from there on are
+        the fallback's to say)."""
         sub.piece = number
+        clock = None
+        if voice.timed and (words or phones):
+            sub.alignment = Alignment()
+            clock = PieceClock(words, phones, sub.alignment, voice.frame_ratio, said.emitted, self.sample_rate)
         stream = voice.root.stream(None, tensors, sub)
         while True:
             sub.window_limit = req.window_limit  # set between pulls by whoever pulls (the service)
             chunk = next(stream, None)
             if chunk is None:
-                return
+                break
             audio = np.asarray(chunk["audio"], dtype=np.float32).reshape(-1)
             if audio.size:
-                yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate)
+                said.emitted += audio.size
+                due = clock.due(said.emitted) if clock is not None else ((), ())
+                yield AudioChunk(np.clip(audio, -1.0, 1.0), self.sample_rate, said.late[0] + due[0],
+                                 said.late[1] + due[1])
+                said.late = ((), ())
+        stopped = failure_at() if failure_at is not None else None
+        if clock is not None:
+            if stopped is not None:
+                clock.pending = [[s for s in spans if s.start < stopped] for spans in clock.pending]
+            due = clock.due(said.emitted, final=True)
+            said.late = (said.late[0] + due[0], said.late[1] + due[1])
+        sub.alignment = None
 
     def _fallback_request(self, req: Request) -> Request:
         """The fallback's request: its own defaults, the caller's overrides, one seed, one
@@ -221,9 +287,11 @@ class Voice:
         return sub
 
     def synthesize(self, text: str, **kwargs: Any) -> AudioChunk:
-        """The whole utterance at once (same audio as joining ``stream``)."""
-        parts = [c.audio for c in self.stream(text, **kwargs)]
-        return AudioChunk(np.concatenate(parts) if parts else np.zeros(0, np.float32), self.sample_rate)
+        """The whole utterance at once (same audio, words and phonemes as joining ``stream``)."""
+        chunks = list(self.stream(text, **kwargs))
+        audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, np.float32)
+        return AudioChunk(audio, self.sample_rate, tuple(w for c in chunks for w in c.words),
+                          tuple(p for c in chunks for p in c.phonemes))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "language": self.language, "sample_rate": self.sample_rate,

@@ -48,6 +48,11 @@ def add_parser(sub: Any) -> None:
     say.add_argument("--noise-scale", type=float, help="voice variability (VITS noise); default from the voice")
     say.add_argument("--noise-w", type=float, help="duration variability; default from the voice")
     say.add_argument("--seed", type=int, help="random seed: the same seed gives the same audio")
+    say.add_argument("--ssml", action="store_true",
+                     help="the text is an SSML document (text starting with <speak is read as SSML anyway)")
+    say.add_argument("--words", metavar="FILE",
+                     help="also write the word timings there, one JSON object a line ({\"text\", \"start\", \"end\"}, "
+                          "seconds), or - for stderr")
     say.set_defaults(func=run)
 
 
@@ -181,7 +186,13 @@ def run(args: argparse.Namespace) -> int:
     target = check_target(args)
     profile = parse_profile(args.profile)
     text = read_text(args.text)
+    from voicestack.text.ssml import looks_like_ssml, parse_ssml
+
+    ssml = args.ssml or looks_like_ssml(text)
+    if ssml:
+        parse_ssml(text)  # a bad document is reported before anything loads or is written
     with ExitStack() as stack:
+        words = _words_file(args.words, stack)
         out = _open(target, stack)
         import voicestack
 
@@ -189,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
         enc = encoder(target.fmt, voice.sample_rate)
         req = voice.request(length_scale=args.length_scale, noise_scale=args.noise_scale,
                             noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
-        chunks = voice.stream(text, request=req)
+        chunks = voice.stream(text, request=req, ssml=ssml)
+        if words is not None:
+            chunks = _with_words(chunks, words)
         audio = _with_progress(chunks, len(text)) if len(text) > 400 and sys.stderr.isatty() else \
             (c.audio for c in chunks)
         samples = _encode(out, audio, enc, target)
@@ -198,6 +211,24 @@ def run(args: argparse.Namespace) -> int:
     if target.path is not None:
         print(f"{target.label}: {samples / voice.sample_rate:.2f} s of {target.fmt} at {enc.rate} Hz", file=sys.stderr)
     return 0
+
+
+def _words_file(path: str | None, stack: ExitStack) -> Any:
+    if path is None:
+        return None
+    if path == "-":
+        return sys.stderr
+    try:
+        return stack.enter_context(open(path, "w", encoding="utf-8"))
+    except OSError as err:
+        raise CliError(f"say: --words: cannot write {path}: {err.strerror or err}") from None
+
+
+def _with_words(chunks: Iterator[Any], out: Any) -> Iterator[Any]:
+    for chunk in chunks:
+        for word in chunk.words:
+            out.write(json.dumps(word.to_json(), ensure_ascii=False) + "\n")
+        yield chunk
 
 
 def _encode(out: BinaryIO, audio: Iterator[Any], enc: Encoder, target: Target) -> int:

@@ -179,6 +179,8 @@ class AttentionDecoder(AutoregressiveDecoder):
         ids = [int(v) for v in np.asarray(tensors[ids_name]).reshape(-1)[:symbols]]
         return [0, *sorted(c for c, _ in self.frontend.cut_points(ids) if 0 < c < symbols)]
 
+    aligns = True
+
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         p: AttentionParams = self.params  # type: ignore[assignment]
         symbols = int(np.asarray(tensors[p.lengths]).reshape(-1)[0])
@@ -210,6 +212,11 @@ class AttentionDecoder(AutoregressiveDecoder):
             for o, i in p.state.items():
                 state[i] = out[o]
             failure = guard.step(out[p.weights_output])
+            align = request.alignment
+            if align is not None:  # a symbol starts at the step the attention peak first reaches it
+                while len(align.starts) <= min(guard.furthest, symbols - 1):
+                    align.starts.append(frames - frame.shape[-1])
+                align.frames = frames
             if failure is not None:
                 status = failure
                 if status in ("attention_backwards", "attention_skipped") or p.hold == "word":
@@ -252,6 +259,8 @@ class AttentionDecoder(AutoregressiveDecoder):
                 joined = np.concatenate(ready, axis=-1)
                 if joined.shape[-1]:
                     yield {p.output: joined}
+        if request.alignment is not None:
+            request.alignment.complete = True
         request.events.append({"block": self.name, "event": "end", "status": status, "frames": frames,
                                "steps": step, "symbols": symbols, "position": guard.furthest,
                                "detail": guard.detail, **({"resume": resume} if p.hold == "word" else {})})

@@ -110,6 +110,7 @@ class Decoder(StreamableBlock):
         self.network_input = next(n for n in call.net.needed_inputs if params.inputs.get(n, n) == input_name)
         self.output_name = output_name
         self.ratio = call.net.time_ratio
+        self.time_ratio = self.ratio
 
     def windows(self, request: Request) -> Iterator[int]:
         p = self.params

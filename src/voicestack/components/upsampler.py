@@ -43,6 +43,7 @@ def durations_to_index(durations: np.ndarray) -> np.ndarray:
 class Upsampler(StreamableBlock):
     type_name = "Upsampler"
     Params = UpsamplerParams
+    aligns = True
 
     def __init__(self, params: UpsamplerParams, name: str) -> None:
         super().__init__(name)
@@ -53,6 +54,10 @@ class Upsampler(StreamableBlock):
         mean = tensors[p.mean]
         index = durations_to_index(tensors[p.durations])
         frames = index.size
+        if request.alignment is not None:  # each symbol starts where the frames before it end
+            counts = np.bincount(index, minlength=np.asarray(tensors[p.durations]).size)
+            request.alignment.starts = (np.cumsum(counts) - counts).tolist()
+            request.alignment.frames, request.alignment.complete = frames, True
         std = None
         if p.log_scale is not None:
             scale = request.param(p.noise_param)

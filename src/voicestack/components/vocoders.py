@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from voicestack.addon import Manifest
-from voicestack.blocks import Request, Stream, StreamableBlock
+from voicestack.blocks import Request, Stream, StreamableBlock, frame_ratio
 from voicestack.components.base import BuildContext, CheckEnv
 from voicestack.components.decoders import FrameBuffer
 from voicestack.dsp.mel import MelSettings, frame_padding, mel_filterbank
@@ -135,6 +135,7 @@ class GriffinLim(StreamableBlock):
         self.params = params
         self.settings = settings
         self.engine = GriffinLimEngine(settings, params.iterations, params.momentum)
+        self.time_ratio = settings.hop_length
 
     def _windows(self, buf: FrameBuffer) -> Iterator[tuple[int, int, int, np.ndarray]]:
         """(core start, core end, first frame computed, audio) per window, at fixed positions."""
@@ -246,6 +247,7 @@ class Vocoder(StreamableBlock):
         self.params = params
         self.inner = inner
         self.vocoder_name = vocoder_name
+        self.time_ratio = frame_ratio(inner)[1]
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
         assert source is not None

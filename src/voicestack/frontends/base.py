@@ -38,6 +38,15 @@ MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
+class Span:
+    """A word or phoneme of a piece: its text and the ids [start, end) it was turned into."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Piece:
     """One piece of text the stack encodes at once, as named tensors."""
 
@@ -46,6 +55,8 @@ class Piece:
     sentence_end: bool = True  # False: a long sentence was cut here; the next piece continues it
     phonemes: str = ""
     events: tuple[dict[str, Any], ...] = ()  # reported once to the listener (e.g. text it could not read)
+    words: tuple[Span, ...] = ()  # the words that start in this piece (for word timings)
+    phones: tuple[Span, ...] = ()  # the phonemes that start in this piece
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Phonemes:
     text: str
     phonemes: str
     events: tuple[dict[str, Any], ...] = ()
+    words: tuple[tuple[str, int, int], ...] = ()  # each written word and the [start, end) of phonemes it is read as
 
 
 def unreadable_event(runs: Sequence[Any]) -> dict[str, Any]:
@@ -116,6 +128,11 @@ class IdMap(FrontEndPart):
         """The ids of a piece that says ``ids`` from index ``at`` (a word start) on."""
         return [int(v) for v in ids[at:]]
 
+    def positions(self, phonemes: str) -> tuple[list[int | None], list[int]] | None:
+        """For each character of ``phonemes``: the index of its first id in ``encode``'s
+        output (None: it has none) and how many ids it became; None: not known (no word timings)."""
+        return None
+
     def split(self, ids: list[int], limit: int) -> Iterator[list[int]]:
         """Cut one sentence's ids into pieces of at most ``limit`` ids (default: at cut points)."""
         for a, b in choose_cuts(len(ids), self.cut_points(ids), limit)[0]:
@@ -164,10 +181,12 @@ register_frontend = FRONTENDS.register
 
 
 def id_piece(ids: Sequence[int], text: str = "", sentence_end: bool = True, phonemes: str = "",
-             events: tuple[dict[str, Any], ...] = ()) -> Piece:
+             events: tuple[dict[str, Any], ...] = (), words: tuple[Span, ...] = (),
+             phones: tuple[Span, ...] = ()) -> Piece:
     """The usual piece: ``input`` [1, T] and ``input_lengths`` [1], int64."""
     return Piece({"input": np.asarray([list(ids)], dtype=np.int64),
-                  "input_lengths": np.asarray([len(ids)], dtype=np.int64)}, text, sentence_end, phonemes, events)
+                  "input_lengths": np.asarray([len(ids)], dtype=np.int64)}, text, sentence_end, phonemes, events,
+                 words, phones)
 
 
 def separator_cuts(ids: Sequence[int], word: frozenset[int], phrase: frozenset[int],

@@ -26,6 +26,7 @@ from voicestack.frontends.base import (
     Phonemizer,
     Piece,
     Problems,
+    Span,
     id_piece,
     register_frontend,
     separator_cuts,
@@ -113,12 +114,29 @@ class Espeak(Phonemizer):
 
     def sentences(self, text: str) -> Iterator[Phonemes]:
         # TextFrontEnd.iter_sentences without its id mapping (that is the ids stage's job)
+        from voicestack.frontends.words import label_phoneme_words, text_words
+
         prepared, dropped = self.inner._prepare(text)
         events = (unreadable_event(dropped),) if dropped else ()
         for source, phonemes in self.inner._phonemize(prepared):
             if phonemes:
-                yield Phonemes(source.strip(), phonemes, events)
+                words = label_phoneme_words([w for w, _, _ in text_words(source)], phonemes, self.isolated)
+                yield Phonemes(source.strip(), phonemes, events, tuple(words))
                 events = ()
+
+    def isolated(self, words: Sequence[str]) -> list[str]:
+        """Each word phonemised alone (one espeak call for all when each comes back as a clause)."""
+        import unicodedata
+
+        from voicestack.text.espeak_client import SEPARATOR
+
+        def said(clauses: list[tuple[str, str, str]]) -> str:
+            return unicodedata.normalize("NFD", "".join(c[0] for c in clauses).replace(SEPARATOR, ""))
+
+        clauses = self.inner._espeak(". ".join(words) + ".")
+        if len(clauses) == len(words):
+            return [said([c]) for c in clauses]
+        return [said(self.inner._espeak(w)) for w in words]
 
 
 @dataclass(frozen=True)
@@ -157,6 +175,19 @@ class PiperIds(IdMap):
 
     def encode(self, phonemes: str) -> list[int]:
         return self.inner.ids(phonemes)
+
+    def positions(self, phonemes: str) -> tuple[list[int | None], list[int]]:
+        # as TextFrontEnd.ids lays them out: ^ _ (phoneme _)* $, unknown phonemes skipped
+        pad = len(self.table[PAD])
+        index = len(self.table[BOS]) + pad
+        starts: list[int | None] = []
+        widths: list[int] = []
+        for ch in phonemes:
+            mapped = self.table.get(ch)
+            starts.append(None if mapped is None else index)
+            widths.append(0 if mapped is None else len(mapped))
+            index += 0 if mapped is None else len(mapped) + pad
+        return starts, widths
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         return separator_cuts(ids, self.word, self.phrase, self.pad)
@@ -219,6 +250,11 @@ class PhonemesFrontEnd(FrontEnd):
         assert isinstance(phonemizer, Phonemizer) and isinstance(ids, IdMap)
         return normalizer if isinstance(normalizer, Normalizer) else None, phonemizer, ids
 
+    @property
+    def raw_phonemes(self) -> bool:
+        """Whether ``[[ ... ]]`` in the text is read as raw phonemes (espeak's IPA, as Piper does)."""
+        return isinstance(self.children.get("phonemizer"), Espeak)
+
     def normalized(self, text: str) -> str:
         normalizer, _, _ = self.stages()
         return normalizer.normalize(text) if normalizer is not None else text
@@ -230,9 +266,22 @@ class PhonemesFrontEnd(FrontEnd):
             if not sentence.phonemes or not encoded:
                 continue
             parts = list(ids.split(encoded, self.params.max_piece))
+            words, phones = self.spans(ids, sentence, encoded, parts)
             for k, part in enumerate(parts):
                 yield id_piece(part, sentence.text, k == len(parts) - 1, sentence.phonemes,
-                               sentence.events if k == 0 else ())
+                               sentence.events if k == 0 else (), words[k], phones[k])
+
+    @staticmethod
+    def spans(ids: IdMap, sentence: Phonemes, encoded: list[int],
+              parts: list[list[int]]) -> tuple[list[tuple[Span, ...]], list[tuple[Span, ...]]]:
+        """The words and phonemes starting in each part (nothing if the ids stage can't say)."""
+        from voicestack.frontends.words import part_spans, phoneme_spans
+
+        layout = ids.positions(sentence.phonemes)
+        if layout is None:
+            return [()] * len(parts), [()] * len(parts)
+        words, phones = phoneme_spans(sentence.phonemes, *layout, sentence.words)
+        return part_spans(encoded, parts, words), part_spans(encoded, parts, phones)
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         return self.stages()[2].cut_points(ids)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from voicestack.frontends.base import FrontEnd, FrontEndPart, Piece, id_piece, register_frontend, separator_cuts
+from voicestack.frontends.base import FrontEnd, FrontEndPart, Piece, Span, id_piece, register_frontend, separator_cuts
 from voicestack.params import limits
 
 if TYPE_CHECKING:
@@ -39,12 +39,22 @@ class CharacterFrontEnd(FrontEnd):
         self.word, self.phrase, self.pad = ids(" "), ids(",;:.!?"), frozenset({0})
 
     def pieces(self, text: str) -> Iterator[Piece]:
+        from voicestack.frontends.words import text_words
+
         for sentence in _SENTENCE.split(text.lower()):
-            ids = [self.symbols[c] for c in sentence if c in self.symbols]
-            for start in range(0, len(ids), self.params.max_piece):
-                piece = ids[start: start + self.params.max_piece]
+            kept = [i for i, c in enumerate(sentence) if c in self.symbols]
+            ids = [self.symbols[sentence[i]] for i in kept]
+            at = {i: k for k, i in enumerate(kept)}  # character -> id index
+            words = [(w, [at[i] for i in range(a, b) if i in at]) for w, a, b in text_words(sentence)]
+            n = self.params.max_piece
+            for start in range(0, len(ids), n):
+                piece = ids[start: start + n]
                 if piece:
-                    yield id_piece(piece, sentence, start + self.params.max_piece >= len(ids))
+                    spans = tuple(Span(w, k[0] - start, min(k[-1] + 1, start + n) - start) for w, k in words
+                                  if k and start <= k[0] < start + n)
+                    phones = tuple(Span(sentence[kept[k]], k - start, k - start + 1) for k in range(start, start + len(piece))
+                                   if sentence[kept[k]].strip())
+                    yield id_piece(piece, sentence, start + n >= len(ids), words=spans, phones=phones)
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         return separator_cuts(ids, self.word, self.phrase, self.pad)

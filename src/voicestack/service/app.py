@@ -28,14 +28,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicestack.audio import to_pcm16, wav_header
+from voicestack.service.captioned import CaptionedResponse, captioned_body
 from voicestack.service.core import ClientGone, Service, ServiceConfig, ServiceError, Synthesis, parse_json, until_gone
-from voicestack.service.core.requests import speech_request
+from voicestack.service.core.requests import CaptionedBody, speech_request
 from voicestack.service.core.service import OPENAI_FORMATS
 from voicestack.service.ws import stream_socket
 from voicestack.voice import AudioChunk
 
 log = logging.getLogger("voicestack.service")
-ENDPOINTS = ("/", "/v1/audio/speech", "/v1/voices", "/healthz", "/metrics")
+ENDPOINTS = ("/", "/v1/audio/speech", "/v1/audio/speech/captioned", "/v1/voices", "/healthz", "/metrics")
 _HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
@@ -149,6 +150,30 @@ async def speech(request: HttpRequest) -> Response:
         gone.cancel()
         if synthesis is not None:
             synthesis.finish("error")  # no-op if first() already finished it
+        raise
+
+
+async def captioned_speech(request: HttpRequest) -> Response:
+    """``POST /v1/audio/speech/captioned``: audio and word timings as JSON lines
+    (:mod:`voicestack.service.captioned`)."""
+    arrived = time.monotonic()
+    service = _service(request)
+    cfg = service.config
+    raw = captioned_body(parse_json(await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)))
+    sp = speech_request(raw, cfg.default_voice, cfg.max_input_chars, ("pcm",), body_type=CaptionedBody)
+    service.check_voice(sp.params.voice)
+    headers = {"X-Voice": header_value(sp.params.voice), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    gone = asyncio.ensure_future(wait_disconnect(request.receive))
+    synthesis: Synthesis | None = None
+    try:
+        synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
+        first = await synthesis.first(gone)
+        headers["X-Sample-Rate"] = str(synthesis.sample_rate)
+        return CaptionedResponse(synthesis, first, bool(raw.get("phonemes")), headers, gone, cfg.write_stall_seconds)
+    except BaseException:
+        gone.cancel()
+        if synthesis is not None:
+            synthesis.finish("error")
         raise
 
 
@@ -267,6 +292,7 @@ def create_app(config: ServiceConfig | None = None, *, service: Service | None =
         routes=[
             Route("/", index, methods=["GET"]),
             Route("/v1/audio/speech", speech, methods=["POST"]),
+            Route("/v1/audio/speech/captioned", captioned_speech, methods=["POST"]),
             Route("/v1/voices", voices, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

@@ -11,6 +11,10 @@ Protocol (JSON text messages in; binary PCM frames and JSON events out)::
     <- {"type": "sentence", "index": 0, "text": "Hello there."}
     <- binary frames: 16-bit little-endian mono PCM at sample_rate
     <- {"type": "sentence_end", "index": 0, "audio_seconds": 0.93}
+    <- {"type": "words", "index": 0, "words": [{"text": "Hello", "start": 0.05, "end": 0.31}, ...]}
+       (with ?words=true or "words": true at the start: before the binary frame the words start
+       in; seconds from the start of the connection's audio)
+    -> {"type": "ssml", "text": "<speak>...</speak>"}   a whole SSML document, spoken after the text before it
     -> {"type": "flush"}                      speak what is buffered now, even without an end mark
     -> {"type": "end"}                        flush, finish speaking, then
     <- {"type": "done", "sentences": 3, "audio_seconds": 4.2}   and the server closes (1000)
@@ -26,6 +30,7 @@ synthesis failure (1011) ends it. If the client goes away, or takes no audio for
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -36,6 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from voicestack.audio import to_pcm16
 from voicestack.service.core import Lease, SentenceBuffer, Service, ServiceError, SynthesisParams, bad, parse_json
 from voicestack.service.core.requests import ClientMessage, client_message, query_values, start_params, stream_start
+from voicestack.timing import Timing
 
 log = logging.getLogger("voicestack.service")
 
@@ -66,7 +72,8 @@ class Conversation:
         self.total_chars = 0
         self.audio_seconds = 0.0
         self.compute_seconds = 0.0
-        self.sentences: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
+        self.words = False  # word timing events asked for
+        self.sentences: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()  # (text, arrived[, ssml])
 
     def release(self) -> None:
         if self.lease is not None:
@@ -117,6 +124,7 @@ class Conversation:
             return
         self.release()
         self.lease, self.params = lease, params
+        self.words = bool(start.words)
         await self._send({"type": "ready", "voice": params.voice, "sample_rate": int(lease.voice.sample_rate),
                           "format": "pcm_s16le", "channels": 1})
 
@@ -168,6 +176,17 @@ class Conversation:
                         await self.error(err, 1008)
                     for sentence in await loop.run_in_executor(None, buffer.add, msg.text):
                         self.sentences.put_nowait((sentence, now))
+                elif msg.type == "ssml":
+                    assert msg.text is not None
+                    texted = True
+                    self.total_chars += len(msg.text)
+                    if self.total_chars > self.service.config.max_stream_chars:
+                        await self.error(ServiceError(413, "text: more than the characters allowed on one "
+                                                      "connection (max_stream_chars)", "text", "request_too_large"),
+                                         1008)
+                    for sentence in buffer.flush():
+                        self.sentences.put_nowait((sentence, now))
+                    self.sentences.put_nowait((msg.text, now, True))
                 else:  # flush, end
                     for sentence in buffer.flush():
                         self.sentences.put_nowait((sentence, now))
@@ -191,12 +210,12 @@ class Conversation:
                 await self._send({"type": "done", "sentences": index, "audio_seconds": round(self.audio_seconds, 3)})
                 await self.close(1000)
                 return
-            text, arrived = item
+            text, arrived, *ssml = item
             assert self.params is not None
             budget = self.service.budget(self.audio_seconds, self.compute_seconds)
+            params = dataclasses.replace(self.params.with_seed_offset(index), ssml=bool(ssml))
             try:
-                synthesis = await self.service.start(self.params.with_seed_offset(index), text, arrived, "ws",
-                                                     budget=budget)
+                synthesis = await self.service.start(params, text, arrived, "ws", budget=budget)
             except ServiceError as err:
                 await self.error(err, 1013 if err.status == 503 else 1011 if err.status >= 500 else 1008)
                 return
@@ -212,8 +231,13 @@ class Conversation:
                         break
                     if chunk is None:
                         break
+                    if chunk.words and self.words:
+                        at = self.audio_seconds + seconds
+                        await self._send({"type": "words", "index": index, "words": [
+                            Timing(w.text, w.start + at, w.end + at).to_json() for w in chunk.words]})
                     seconds += chunk.duration
-                    await self._send(to_pcm16(chunk.audio))
+                    if chunk.audio.size:
+                        await self._send(to_pcm16(chunk.audio))
             finally:
                 self.audio_seconds += seconds
                 self.compute_seconds += synthesis.stream.compute

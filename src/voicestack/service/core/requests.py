@@ -93,6 +93,7 @@ class SynthesisParams:
     noise_scale: float | None = None
     noise_w: float | None = None
     speaker: str | None = None  # a speaker of a multi-speaker voice (None: the voice's default)
+    ssml: bool | None = None  # the input is SSML (None: when it starts with <speak)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None
@@ -130,6 +131,14 @@ class SpeechBody:
     noise_w: float | None = field(default=None, metadata=_NOISE)
     instructions: str | None = None  # accepted for compatibility; these voices take no instructions
     stream_format: Literal["audio"] | None = None
+    input_type: Literal["text", "ssml"] | None = None  # None: SSML when the input starts with <speak
+
+
+@dataclass(frozen=True)
+class CaptionedBody(SpeechBody):
+    """``POST /v1/audio/speech/captioned``: the speech fields, plus whether phoneme timings go too."""
+
+    phonemes: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,7 @@ class StreamStart:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
+    words: bool | None = None  # send word timing events
 
 
 @dataclass(frozen=True)
@@ -153,8 +163,8 @@ class SpeechRequest:
 
 
 def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[str, ...],
-                   known_formats: tuple[str, ...] = ()) -> SpeechRequest:
-    body: SpeechBody = validated(SpeechBody, raw, "the request body")
+                   known_formats: tuple[str, ...] = (), body_type: type[SpeechBody] | None = None) -> SpeechRequest:
+    body: SpeechBody = validated(body_type or SpeechBody, raw, "the request body")
     if not body.input.strip():
         raise bad("input", "input: got only white space, expected the text to speak")
     if len(body.input) > max_chars:
@@ -169,7 +179,9 @@ def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[
 
 
 def start_params(body: SpeechBody | StreamStart, default_voice: str) -> SynthesisParams:
-    return SynthesisParams(body.voice or default_voice, body.speed, body.seed, body.noise_scale, body.noise_w)
+    kind = getattr(body, "input_type", None)
+    return SynthesisParams(body.voice or default_voice, body.speed, body.seed, body.noise_scale, body.noise_w,
+                           ssml=None if kind is None else kind == "ssml")
 
 
 def stream_start(raw: dict[str, Any]) -> StreamStart:
@@ -189,6 +201,8 @@ def query_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 out[key] = value
         elif key == "seed":
             out[key] = _int(value) if value.lstrip("-").isdigit() else value
+        elif key == "words":
+            out[key] = {"true": True, "1": True, "false": False, "0": False}.get(value.lower(), value)
         else:
             out[key] = value
     return out
@@ -196,9 +210,10 @@ def query_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ClientMessage:
-    """One WebSocket message: ``start`` (the StreamStart fields), ``text``, ``flush`` or ``end``."""
+    """One WebSocket message: ``start`` (the StreamStart fields), ``text``, ``ssml`` (a whole
+    SSML document in ``text``), ``flush`` or ``end``."""
 
-    type: Literal["start", "text", "flush", "end"]
+    type: Literal["start", "text", "ssml", "flush", "end"]
     text: str | None = None
     voice: str | None = field(default=None, metadata=_TEXT)
     model: str | None = field(default=None, metadata=_TEXT)
@@ -206,21 +221,22 @@ class ClientMessage:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
+    words: bool | None = None
 
     def start(self) -> StreamStart:
-        return StreamStart(self.voice, self.model, self.speed, self.seed, self.noise_scale, self.noise_w)
+        return StreamStart(self.voice, self.model, self.speed, self.seed, self.noise_scale, self.noise_w, self.words)
 
 
-START_FIELDS = ("voice", "model", "speed", "seed", "noise_scale", "noise_w")
+START_FIELDS = ("voice", "model", "speed", "seed", "noise_scale", "noise_w", "words")
 
 
 def client_message(raw: Any) -> ClientMessage:
-    if isinstance(raw, dict) and raw.get("type") not in ("start", "text", "flush", "end"):
+    if isinstance(raw, dict) and raw.get("type") not in ("start", "text", "ssml", "flush", "end"):
         kind = raw.get("type")
         shown = repr(kind)[:40] if isinstance(kind, str) else "missing" if kind is None else "not a string"
-        raise bad("type", f"type: {shown}; expected one of start, text, flush, end")
+        raise bad("type", f"type: {shown}; expected one of start, text, ssml, flush, end")
     msg: ClientMessage = validated(ClientMessage, raw, "each message")
-    if msg.type == "text" and msg.text is None:
+    if msg.type in ("text", "ssml") and msg.text is None:
         raise bad("text", "text: missing; a text message carries the text to speak")
     if msg.type != "start" and any(getattr(msg, k) is not None for k in START_FIELDS):
         key = next(k for k in START_FIELDS if getattr(msg, k) is not None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,8 @@ from voicestack.service.core.metrics import ServiceMetrics
 from voicestack.service.core.pool import Lease, UnknownVoice, VoiceCatalog, VoiceLoadError, VoicePool
 from voicestack.service.core.requests import SynthesisParams
 from voicestack.service.core.scheduler import Budget, ChunkStream, Overloaded, Scheduler
-from voicestack.voice import AudioChunk
+from voicestack.text.ssml import looks_like_ssml
+from voicestack.voice import AudioChunk, Voice
 
 log = logging.getLogger("voicestack.service")
 T = TypeVar("T")
@@ -87,6 +89,7 @@ class Synthesis:
         self.kind = kind
         self.first_audio: float | None = None
         self.outcome: str | None = None  # ok, cancelled, error, bad_request, budget, stalled
+        self.switched = Switched(service.pool)  # voices an SSML document switches to, pinned until the end
 
     @property
     def chunks(self) -> int:
@@ -148,6 +151,7 @@ class Synthesis:
             self.stream.close()
         finally:
             self.lease.release()
+            self.switched.close()
             self.service.scheduler.release_slot()
         m = self.service.metrics
         for event in self.request.events:
@@ -241,8 +245,12 @@ class Service:
             name = params.voice
             block = self.metrics.block
             req.observer = lambda b, s: block.labels(name, b).observe(s)
+            switched = Switched(self.pool)
             try:
-                chunks = voice.stream(text, request=req)
+                ssml = params.ssml if params.ssml is not None else looks_like_ssml(text)
+                if ssml:
+                    self._check_switches(text)
+                chunks = voice.stream(text, request=req, ssml=ssml, voices=switched.acquire)
             except RequestError as err:
                 raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
             stream = self.scheduler.open(chunks, req, arrived, budget or self.budget())
@@ -252,8 +260,48 @@ class Service:
             self.scheduler.release_slot()
             raise
         synthesis = Synthesis(self, params.voice, lease, req, stream, arrived, kind)
+        synthesis.switched = switched
         self.recent.append(synthesis)
         return synthesis
+
+
+    def _check_switches(self, document: str) -> None:
+        """Every voice an SSML document switches to must exist (a 400 before any audio)."""
+        from voicestack.text.ssml import Segment, parse_ssml
+
+        for item in parse_ssml(document):
+            if isinstance(item, Segment) and item.voice is not None:
+                try:
+                    self.check_voice(item.voice)
+                except ServiceError as err:
+                    raise bad("input", f"input: SSML <voice name={item.voice!r}>: {err.message}") from None
+
+
+
+class Switched:
+    """The voices an SSML document switches to: loaded and pinned on the synthesis's
+    thread, released when it finishes (a load that ends after that is released at once)."""
+
+    def __init__(self, pool: VoicePool) -> None:
+        self.pool = pool
+        self.leases: list[Lease] = []
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def acquire(self, name: str) -> Voice:
+        lease = self.pool.acquire(name)
+        with self.lock:
+            if not self.closed:
+                self.leases.append(lease)
+                return lease.voice
+        lease.release()
+        raise RequestError("voice", f"the synthesis ended while voice {name!r} was loading")
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed, leases, self.leases = True, self.leases, []
+        for lease in leases:
+            lease.release()
 
 
 def _release_when_acquired(fut: asyncio.Future[Lease]) -> None:
