@@ -60,6 +60,9 @@ def test_the_fallback_says_the_rest_without_a_gap(tmp_path: Path, stack: str) ->
     assert seam > 0 or handover[0]["resume"] == 0  # what was said before the failure was kept
     assert audio.size > seam  # and the fallback spoke (the gap is measured on real voices:
     # tests/voices/test_fallback_voice.py)
+    words = voice.synthesize(TEXT, seed=0).words  # each word once, in order, across the hand-over
+    assert [w.text for w in words] == TEXT.replace(".", "").split()
+    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
 
 
 def test_the_failed_word_is_dropped_and_said_again(tmp_path: Path) -> None:
