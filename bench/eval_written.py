@@ -7,8 +7,9 @@ Each system speaks the *written* column of ``tests/data/written_forms.tsv`` (dat
 telephone numbers, addresses, units, currencies...); offline Whisper tiny.en (the
 recogniser of ``voicestack eval``) transcribes it; transcript and the *spoken* column
 both go through whisper-normalizer's English normaliser (so "14th" and "fourteenth",
-"$3.50" and "three dollars and fifty cents" compare equal) before word and character
-error rates are counted. With ``--plain N``, joe's WER on N held-out corpus sentences
+"$3.50" and "three dollars and fifty cents" compare equal), then through `canonical`
+(spelled letters and digit groups joined, "dot" dropped: formatting either side may
+choose), before word and character error rates are counted. With ``--plain N``, joe's WER on N held-out corpus sentences
 (the ``voicestack eval`` test split) is printed beside it, scored the same way.
 Needs ``pip install 'voicestack[eval]' whisper-normalizer piper-tts``.
 """
@@ -42,9 +43,32 @@ def edit_distance(a: list[str], b: list[str]) -> int:
     return distance(a, b)
 
 
+def canonical(normalised: str) -> str:
+    """Formatting a transcript may choose either way, made one way on both sides: the
+    letters of a spelled acronym joined ("c p u" and "cpu", "u s" and "us"), digit groups
+    joined ("555 0132" and "5550132"), and "dot" dropped (a recogniser writes
+    "example.com", which the normaliser leaves as "example com"). Misreadings still count:
+    "ill" for "i l", "40" for "14th"."""
+    out: list[str] = []
+    letters = False  # the last word is a run of single letters
+    for word in normalised.split():
+        if word == "dot":
+            continue
+        single = len(word) == 1 and word.isalpha()
+        if out and single and letters:
+            out[-1] += word
+        elif out and word.isdigit() and out[-1].isdigit():
+            out[-1] += word
+            letters = False
+        else:
+            out.append(word)
+            letters = single
+    return " ".join(out)
+
+
 class Score:
     def __init__(self, normalise) -> None:
-        self.normalise = normalise
+        self.normalise = lambda text: canonical(normalise(text))
         self.words = self.word_edits = self.chars = self.char_edits = 0
 
     def add(self, reference: str, hypothesis: str) -> None:
