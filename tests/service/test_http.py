@@ -132,7 +132,7 @@ def test_overload_answers_503_with_retry_after(voices_dir: Path) -> None:
     ({"voice": "tiny"}, "input", 400),
     ({"input": "a" * 5000, "voice": "tiny"}, "input", 413),
     ({"input": "123", "voice": "tiny"}, "input", 400),  # nothing pronounceable for this voice
-    ({"input": "hello", "response_format": "mp3"}, "response_format", 400),
+    ({"input": "hello", "response_format": "mp4"}, "response_format", 400),
     ({"input": "hello", "response_format": "ogg"}, "response_format", 400),
     ({"input": 5}, "input", 400),
     ({"input": "hello", "voice": 3}, "voice", 400),

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voicestack.audio import to_pcm16, wav_header
+from voicestack.codecs import encoder
 from voicestack.service.core import ClientGone, Service, ServiceConfig, ServiceError, Synthesis, parse_json, until_gone
 from voicestack.service.core.requests import speech_request
 from voicestack.service.core.service import OPENAI_FORMATS
@@ -81,22 +81,25 @@ async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
 
 
 class SynthesisResponse(Response):
-    """Streams a synthesis; whatever ends the response (done, error, disconnect, a client
-    that stops reading) finishes the synthesis."""
+    """Streams a synthesis through an encoder (:mod:`voicestack.codecs`): each chunk's
+    bytes leave as soon as the codec has them. Whatever ends the response (done, error,
+    disconnect, a client that stops reading) finishes the synthesis."""
 
     def __init__(self, synthesis: Synthesis, first: AudioChunk | None, fmt: str, headers: dict[str, str],
                  gone: asyncio.Future[None], stall: float) -> None:
         rate = synthesis.sample_rate
-        media = "audio/wav" if fmt == "wav" else f"audio/L16;rate={rate};channels=1"
+        self.encoder = encoder(fmt, rate)
+        media = f"audio/L16;rate={rate};channels=1" if fmt == "pcm" else self.encoder.media_type
         super().__init__(None, media_type=media, headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # chunked
         self.synthesis = synthesis
         self.first = first
-        self.head = wav_header(rate) if fmt == "wav" else b""
         self.gone = gone
         self.stall = stall
 
     async def _body(self, send: Send, data: bytes, more: bool = True) -> None:
+        if not data and more:
+            return  # the codec holds this chunk's samples for its next packet
         try:
             await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": more}), self.stall)
         except TimeoutError:
@@ -105,19 +108,21 @@ class SynthesisResponse(Response):
             raise ClientGone() from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        s = self.synthesis
+        s, enc = self.synthesis, self.encoder
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             try:
-                await self._body(send, self.head + (to_pcm16(self.first.audio) if self.first is not None else b""))
+                if self.first is not None:
+                    await self._body(send, enc.write(self.first.audio))
                 while (chunk := await until_gone(s.next(), self.gone)) is not None:
-                    await self._body(send, to_pcm16(chunk.audio))
+                    await self._body(send, enc.write(chunk.audio))
                 s.finish("ok")
             except (ClientGone, Stalled):
                 raise
-            except Exception as err:  # mid-stream: the body ends cleanly, the error is logged and counted
+            except Exception as err:  # noqa: BLE001 - mid-stream: the body ends cleanly; logged and counted
                 s.failed(err)
-            await self._body(send, b"", more=False)
+            # the codec's last packets and trailer (a stream keeps its open-ended header: see codecs)
+            await self._body(send, enc.close(), more=False)
         except ClientGone:
             s.finish("cancelled")
         except Stalled:
@@ -125,6 +130,7 @@ class SynthesisResponse(Response):
             s.finish("stalled")
         finally:
             s.finish("cancelled")  # no-op if it already finished
+            enc.close()
             self.gone.cancel()
 
 
@@ -134,14 +140,18 @@ async def speech(request: HttpRequest) -> Response:
     cfg = service.config
     raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
     sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS)
-    service.check_voice(sp.params.voice)
-    headers = {"X-Voice": header_value(sp.params.voice), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if sp.stream_format == "sse":
+        raise ServiceError(400, "stream_format: 'sse' is not supported here (nor by OpenAI's tts-1); "
+                                "use 'audio' (the default)", "stream_format")
+    params = service.resolve(sp.params)
+    voice_id = params.voice if params.speaker is None else f"{params.voice}/{params.speaker}"
+    headers = {"X-Voice": header_value(voice_id), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if sp.model is not None:
         headers["X-Model"] = header_value(sp.model)
     gone = asyncio.ensure_future(wait_disconnect(request.receive))
     synthesis: Synthesis | None = None
     try:
-        synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
+        synthesis = await service.start(params, sp.input, arrived, "http", gone)
         first = await synthesis.first(gone)
         headers["X-Sample-Rate"] = str(synthesis.sample_rate)
         return SynthesisResponse(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
@@ -157,9 +167,13 @@ async def voices(request: HttpRequest) -> Response:
     names = service.catalog.names()
     loaded = set(service.pool.loaded())
     infos = await asyncio.get_running_loop().run_in_executor(None, lambda: [service.catalog.info(n) for n in names])
+    aliases: dict[str, list[str]] = {}
+    for alias, target in service.config.aliases().items():
+        aliases.setdefault(target.split("/", 1)[0], []).append(alias)
     for info in infos:
         info["loaded"] = info["id"] in loaded
         info["default"] = info["id"] == service.config.default_voice
+        info["aliases"] = sorted(aliases.get(info["id"], []))
     return JSONResponse({"object": "list", "data": infos})
 
 

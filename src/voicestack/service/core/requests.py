@@ -8,11 +8,11 @@ non-finite numbers, lone surrogates. Empty strings are errors, never defaults.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voicestack.errors import SpecError
-from voicestack.params import limits, parse
+from voicestack.params import limits, parse, safe_text
 from voicestack.service.core.errors import ServiceError, bad
 
 SPEED_RANGE = (0.25, 4.0)
@@ -92,6 +92,7 @@ class SynthesisParams:
     seed: int | None = None
     noise_scale: float | None = None
     noise_w: float | None = None
+    speaker: str | None = None  # a speaker of ``voice`` (None: as ``voice`` names it, else its default)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None
@@ -103,7 +104,7 @@ class SynthesisParams:
     def with_seed_offset(self, offset: int) -> SynthesisParams:
         if self.seed is None:
             return self
-        return SynthesisParams(self.voice, self.speed, (self.seed + offset) % 2**32, self.noise_scale, self.noise_w)
+        return replace(self, seed=(self.seed + offset) % 2**32)
 
 
 _TEXT = limits(nonempty=True, max_len=256)
@@ -124,8 +125,8 @@ class SpeechBody:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
-    instructions: str | None = None  # accepted for compatibility; these voices take no instructions
-    stream_format: Literal["audio"] | None = None
+    instructions: str | None = None  # accepted like OpenAI's tts-1 does; these voices take no instructions
+    stream_format: Literal["audio", "sse"] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,13 @@ class SpeechRequest:
     params: SynthesisParams
     response_format: str
     model: str | None
+    stream_format: str = "audio"
 
 
 def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[str, ...],
                    known_formats: tuple[str, ...] = ()) -> SpeechRequest:
+    if isinstance(raw, dict) and isinstance(raw.get("voice"), dict):
+        raw = {**raw, "voice": voice_object(raw["voice"])}
     body: SpeechBody = validated(SpeechBody, raw, "the request body")
     if not body.input.strip():
         raise bad("input", "input: got only white space, expected the text to speak")
@@ -161,7 +165,15 @@ def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[
         hint = "no encoder for it is installed here" if fmt in known_formats else "unknown format"
         raise bad("response_format", f"response_format: {fmt!r} is not supported ({hint}); "
                                      f"supported: {', '.join(formats)}")
-    return SpeechRequest(body.input, start_params(body, default_voice), fmt, body.model)
+    return SpeechRequest(body.input, start_params(body, default_voice), fmt, body.model, body.stream_format or "audio")
+
+
+def voice_object(value: dict[str, Any]) -> str:
+    """OpenAI's custom-voice form ``{"id": "..."}`` -> the id (a voice id here)."""
+    if set(value) != {"id"} or not isinstance(value["id"], str):
+        keys = ", ".join(sorted(safe_text(k) for k in value)[:5]) or "none"
+        raise bad("voice", f"voice: an object must be {{\"id\": \"VOICE\"}}, got one with keys: {keys}")
+    return value["id"]
 
 
 def start_params(body: SpeechBody | StreamStart, default_voice: str) -> SynthesisParams:
