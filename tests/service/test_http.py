@@ -46,7 +46,8 @@ def test_bytes_arrive_before_synthesis_ends(server: tuple[str, Any]) -> None:
     url, service = server
     arrivals: list[float] = []
     start = time.monotonic()
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": TEXT * 2, "voice": "slow"}, timeout=30) as r:
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": TEXT * 2, "voice": "slow",
+                                                                 "response_format": "wav"}, timeout=30) as r:
         assert r.status_code == 200
         assert r.headers.get("transfer-encoding") == "chunked"
         for part in r.iter_raw():
@@ -403,7 +404,8 @@ def test_joe_streams_over_http_like_synthesize() -> None:
 
     text = "Hello there. This is the voice service, streaming as it speaks."
     with serve(ServiceConfig(voices_dirs=(), builtins=True, workers=2)) as (url, service):
-        r = httpx.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": "joe", "seed": 5},
+        r = httpx.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": "joe", "seed": 5,
+                                                       "response_format": "wav"},
                        timeout=120)
         assert r.status_code == 200, r.text
         rate, samples = parse_wav(r.content)

@@ -88,7 +88,7 @@ class SynthesisResponse(Response):
     def __init__(self, synthesis: Synthesis, first: AudioChunk | None, fmt: str, headers: dict[str, str],
                  gone: asyncio.Future[None], stall: float) -> None:
         rate = synthesis.sample_rate
-        self.encoder = encoder(fmt, rate)
+        self.encoder = encoder(fmt, rate, stream=True)
         media = f"audio/L16;rate={rate};channels=1" if fmt == "pcm" else self.encoder.media_type
         super().__init__(None, media_type=media, headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # chunked
@@ -139,7 +139,8 @@ async def speech(request: HttpRequest) -> Response:
     service = _service(request)
     cfg = service.config
     raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
-    sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS)
+    sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS,
+                        cfg.default_response_format)
     if sp.stream_format == "sse":
         raise ServiceError(400, "stream_format: 'sse' is not supported here (nor by OpenAI's tts-1); "
                                 "use 'audio' (the default)", "stream_format")

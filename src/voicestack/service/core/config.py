@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from voicestack.errors import SpecError
 from voicestack.params import limits, parse, safe_text
@@ -64,6 +64,8 @@ class ServiceConfig:
     voices: Mapping[str, Any] = field(default_factory=dict)
     # voice names clients may use -> a voice id here ("addon" or "addon/speaker")
     voice_aliases: Mapping[str, str] = field(default_factory=dict)
+    # the response_format of a request that names none (OpenAI's default: mp3)
+    default_response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voices_dirs", tuple(Path(d).expanduser() for d in self.voices_dirs))

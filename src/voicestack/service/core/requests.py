@@ -151,7 +151,7 @@ class SpeechRequest:
 
 
 def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[str, ...],
-                   known_formats: tuple[str, ...] = ()) -> SpeechRequest:
+                   known_formats: tuple[str, ...] = (), default_format: str = "mp3") -> SpeechRequest:
     if isinstance(raw, dict) and isinstance(raw.get("voice"), dict):
         raw = {**raw, "voice": voice_object(raw["voice"])}
     body: SpeechBody = validated(SpeechBody, raw, "the request body")
@@ -160,7 +160,7 @@ def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[
     if len(body.input) > max_chars:
         raise ServiceError(413, f"input: {len(body.input)} characters; the limit is {max_chars} (max_input_chars)",
                            "input", "request_too_large")
-    fmt = body.response_format or "wav"
+    fmt = body.response_format or default_format
     if fmt not in formats:
         hint = "no encoder for it is installed here" if fmt in known_formats else "unknown format"
         raise bad("response_format", f"response_format: {fmt!r} is not supported ({hint}); "
