@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,28 @@ import pytest
 openai = pytest.importorskip("openai")
 av = pytest.importorskip("av")
 
-from service_helpers import TEXT, assert_idle, config, expected_pcm, serve  # noqa: E402
+from service_helpers import TEXT, assert_idle, config, expected_pcm, make_addon, serve  # noqa: E402
 from voicestack.service.core.config import OPENAI_VOICES  # noqa: E402
 
 LOSSLESS = ("wav", "flac", "pcm")
 RATE = 16000  # the tiny voices' rate
 
 
+@pytest.fixture
+def api(server: tuple[str, Any]) -> Iterator[Any]:
+    with client(server[0]) as c:
+        yield c
+
+
 def client(url: str) -> Any:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="not-needed", max_retries=0, timeout=60)
+
+
+def paced_voice(voices_dir: Path) -> str:
+    """A tiny voice slower than real time (3 ms per chunk of about 1 ms of audio): each
+    codec's first packet has to leave long before the end, and a run still takes < 1 s."""
+    make_addon(voices_dir / "paced", effects=[{"type": "TestSleep", "seconds": 0.003}])
+    return "paced"
 
 
 def decode(data: bytes) -> tuple[int, np.ndarray]:
@@ -44,14 +58,15 @@ def decode(data: bytes) -> tuple[int, np.ndarray]:
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac", "wav", "pcm"])
-def test_each_format_streams_as_produced_and_decodes(server: tuple[str, Any], voices_dir: Path, fmt: str) -> None:
-    url, service = server
-    text = TEXT * 3
+def test_each_format_streams_as_produced_and_decodes(server: tuple[str, Any], api: Any, voices_dir: Path,
+                                                    fmt: str) -> None:
+    _, service = server
+    name, text = paced_voice(voices_dir), TEXT * 3
     parts: list[bytes] = []
     chunks_at_first_bytes = None
-    with client(url).audio.speech.with_streaming_response.create(
-            model="tts-1", voice="slow", input=text, response_format=fmt, extra_body={"seed": 7}) as r:
-        assert r.headers["x-voice"] == "slow"
+    with api.audio.speech.with_streaming_response.create(
+            model="tts-1", voice=name, input=text, response_format=fmt, extra_body={"seed": 7}) as r:
+        assert r.headers["x-voice"] == name
         assert r.headers.get("transfer-encoding") == "chunked"
         for part in r.iter_bytes():
             if part and chunks_at_first_bytes is None:
@@ -63,7 +78,7 @@ def test_each_format_streams_as_produced_and_decodes(server: tuple[str, Any], vo
     assert chunks_at_first_bytes is not None and chunks_at_first_bytes < synthesis.chunks / 2, \
         (chunks_at_first_bytes, synthesis.chunks)
     data = b"".join(parts)
-    want = expected_pcm(voices_dir / "slow", text, seed=7)
+    want = expected_pcm(voices_dir / "tiny", text, seed=7)  # the same network, without the pause
     if fmt == "pcm":
         assert r.headers["content-type"] == f"audio/L16;rate={RATE};channels=1"
         np.testing.assert_array_equal(np.frombuffer(data, "<i2"), want)
@@ -80,14 +95,12 @@ def test_each_format_streams_as_produced_and_decodes(server: tuple[str, Any], vo
     assert_idle(service)
 
 
-def test_a_streamed_wav_saved_by_the_client_reads_right(server: tuple[str, Any], voices_dir: Path,
-                                                        tmp_path: Path) -> None:
+def test_a_streamed_wav_saved_by_the_client_reads_right(api: Any, voices_dir: Path, tmp_path: Path) -> None:
     """The header is OpenAI's (RIFF and data sizes 0xFFFFFFFF: "until the end"), since a
     stream's length is unknown when its header leaves. A size of 0 would be worse: ``wave``
     refuses such a file and soundfile reads no samples."""
-    url, _ = server
     out = tmp_path / "speech.wav"
-    with client(url).audio.speech.with_streaming_response.create(
+    with api.audio.speech.with_streaming_response.create(
             model="tts-1", voice="tiny", input=TEXT, response_format="wav", extra_body={"seed": 3}) as r:
         r.stream_to_file(out)
     want = expected_pcm(voices_dir / "tiny", TEXT, seed=3)
@@ -112,8 +125,8 @@ def test_a_streamed_wav_saved_by_the_client_reads_right(server: tuple[str, Any],
 
 
 def test_openai_voice_names_speak_with_the_default_voice(voices_dir: Path) -> None:
-    with serve(config(voices_dir, voice_aliases={"nova": "tiny-ar", "onyx": "slow"})) as (url, service):
-        api = client(url)
+    with serve(config(voices_dir, voice_aliases={"nova": "tiny-ar", "onyx": "slow"})) as (url, service), \
+            client(url) as api:
         want = {name: "tiny" for name in OPENAI_VOICES} | {"nova": "tiny-ar", "onyx": "slow"}
         for name in OPENAI_VOICES:
             r = api.audio.speech.with_raw_response.create(model="tts-1", voice=name, input="hello.",
@@ -133,15 +146,14 @@ def test_openai_voice_names_speak_with_the_default_voice(voices_dir: Path) -> No
 
 
 def test_an_alias_to_a_missing_voice_names_the_voice_field(voices_dir: Path) -> None:
-    with serve(config(voices_dir, voice_aliases={"alloy": "gone"})) as (url, _):
+    with serve(config(voices_dir, voice_aliases={"alloy": "gone"})) as (url, _), client(url) as api:
         with pytest.raises(openai.BadRequestError) as err:
-            client(url).audio.speech.create(model="tts-1", voice="alloy", input="hello.")
+            api.audio.speech.create(model="tts-1", voice="alloy", input="hello.")
         assert err.value.param == "voice" and "'gone'" in err.value.message and "alias" in err.value.message
 
 
-def test_speed_maps_to_length_scale(server: tuple[str, Any], voices_dir: Path) -> None:
-    url, service = server
-    api = client(url)
+def test_speed_maps_to_length_scale(server: tuple[str, Any], api: Any, voices_dir: Path) -> None:
+    _, service = server
     for speed in (0.25, 2.0, 4.0):
         r = api.audio.speech.with_raw_response.create(model="tts-1", voice="tiny", input=TEXT, speed=speed,
                                                       response_format="pcm", extra_body={"seed": 5})
@@ -154,9 +166,8 @@ def test_speed_maps_to_length_scale(server: tuple[str, Any], voices_dir: Path) -
     assert_idle(service)
 
 
-def test_other_openai_fields_are_taken_or_refused_as_openai_does(server: tuple[str, Any]) -> None:
-    url, service = server
-    api = client(url)
+def test_other_openai_fields_are_taken_or_refused_as_openai_does(server: tuple[str, Any], api: Any) -> None:
+    _, service = server
     r = api.audio.speech.with_raw_response.create(model="gpt-4o-mini-tts", voice="coral", input="hello.",
                                                   instructions="Speak in a cheerful tone.", stream_format="audio")
     assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg" and r.headers["x-model"] == \
