@@ -22,8 +22,9 @@ import pytest
 openai = pytest.importorskip("openai")
 av = pytest.importorskip("av")
 
-from service_helpers import TEXT, assert_idle, config, expected_pcm, make_addon, serve  # noqa: E402
-from voicestack.service.core.config import OPENAI_VOICES  # noqa: E402
+from service_helpers import TEXT, assert_idle, config, expected_pcm, make_addon, serve
+
+from voicestack.service.core.config import OPENAI_VOICES
 
 LOSSLESS = ("wav", "flac", "pcm")
 RATE = 16000  # the tiny voices' rate

@@ -14,9 +14,8 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from websockets.sync.client import connect as ws_connect
-
 from service_helpers import DATA, TEXT, assert_idle, config, expected_pcm, make_voices, serve, ws_url
+from websockets.sync.client import connect as ws_connect
 
 SPEECH = "/v1/audio/speech"
 
