@@ -34,6 +34,7 @@ def _async_raise() -> Callable[..., Any]:
 
 
 def inject(step: str, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicestack import codecs
     from voicestack.service import app
 
     if step == "admission":
@@ -49,7 +50,7 @@ def inject(step: str, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     elif step == "response":
         monkeypatch.setattr(app.SynthesisResponse, "__init__", _raise)
     elif step == "encode":
-        monkeypatch.setattr(app, "to_pcm16", _raise)
+        monkeypatch.setattr(codecs.Encoder, "write", _raise)  # every format's encoder
     else:
         raise AssertionError(step)
 
