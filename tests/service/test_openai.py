@@ -6,6 +6,7 @@ API documents them."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -183,4 +184,24 @@ def test_other_openai_fields_are_taken_or_refused_as_openai_does(server: tuple[s
             api.audio.speech.create(**args)
         assert err.value.param == param, (kwargs, err.value.body)
         assert err.value.type == "invalid_request_error" and "Traceback" not in err.value.message
+    assert_idle(service)
+
+
+def test_server_sent_events_carry_the_audio_as_produced(server: tuple[str, Any], api: Any, voices_dir: Path) -> None:
+    """``stream_format: "sse"`` (OpenAI's gpt-4o-mini-tts; refused for tts-1 as OpenAI does)."""
+    _, service = server
+    events = []
+    with api.audio.speech.with_streaming_response.create(
+            model="gpt-4o-mini-tts", voice="tiny", input=TEXT, response_format="pcm", stream_format="sse",
+            extra_body={"seed": 9}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line:
+                assert line.startswith("data: ")
+                events.append(json.loads(line.removeprefix("data: ")))
+    kinds = [e["type"] for e in events]
+    assert len(kinds) > 2 and set(kinds[:-1]) == {"speech.audio.delta"} and kinds[-1] == "speech.audio.done"
+    assert set(events[-1]["usage"]) == {"input_tokens", "output_tokens", "total_tokens"}
+    audio = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
+    np.testing.assert_array_equal(np.frombuffer(audio, "<i2"), expected_pcm(voices_dir / "tiny", TEXT, seed=9))
     assert_idle(service)

@@ -10,6 +10,8 @@ voices). Everything but the wire format lives in :mod:`voicestack.service.core`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import os
 import time
@@ -89,17 +91,24 @@ class SynthesisResponse(Response):
                  gone: asyncio.Future[None], stall: float) -> None:
         rate = synthesis.sample_rate
         self.encoder = encoder(fmt, rate, stream=True)
-        media = f"audio/L16;rate={rate};channels=1" if fmt == "pcm" else self.encoder.media_type
-        super().__init__(None, media_type=media, headers=headers)
+        super().__init__(None, media_type=self.content_type(fmt, rate), headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # chunked
         self.synthesis = synthesis
         self.first = first
         self.gone = gone
         self.stall = stall
 
+    def content_type(self, fmt: str, rate: int) -> str:
+        return f"audio/L16;rate={rate};channels=1" if fmt == "pcm" else self.encoder.media_type
+
+    def frame(self, data: bytes, last: bool) -> bytes:
+        """The body bytes that carry ``data`` (encoded audio) -- the audio itself here."""
+        return data
+
     async def _body(self, send: Send, data: bytes, more: bool = True) -> None:
         if not data and more:
             return  # the codec holds this chunk's samples for its next packet
+        data = self.frame(data, not more)
         try:
             await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": more}), self.stall)
         except TimeoutError:
@@ -134,6 +143,30 @@ class SynthesisResponse(Response):
             self.gone.cancel()
 
 
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+class SseSynthesisResponse(SynthesisResponse):
+    """OpenAI's ``stream_format: "sse"``: server-sent events, each ``speech.audio.delta``
+    carrying encoded audio in base64 as the codec produces it, then
+    ``speech.audio.done`` (or an ``error`` event if the voice failed mid-stream)."""
+
+    def content_type(self, fmt: str, rate: int) -> str:
+        return "text/event-stream"
+
+    def frame(self, data: bytes, last: bool) -> bytes:
+        out = _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}) if data else b""
+        if last:
+            if self.synthesis.outcome == "ok":  # no tokens are counted here: zeros, for clients that read usage
+                out += _event({"type": "speech.audio.done",
+                               "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}})
+            else:
+                out += _event({"type": "error", **ServiceError(500, "synthesis failed mid-stream; see the server "
+                                                                    "log", "voice", "synthesis_error").body()})
+        return out
+
+
 async def speech(request: HttpRequest) -> Response:
     arrived = time.monotonic()
     service = _service(request)
@@ -141,9 +174,9 @@ async def speech(request: HttpRequest) -> Response:
     raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
     sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS,
                         cfg.default_response_format)
-    if sp.stream_format == "sse":
-        raise ServiceError(400, "stream_format: 'sse' is not supported here (nor by OpenAI's tts-1); "
-                                "use 'audio' (the default)", "stream_format")
+    if sp.stream_format == "sse" and sp.model in ("tts-1", "tts-1-hd"):  # as OpenAI answers
+        raise ServiceError(400, f"stream_format: 'sse' is not supported with model {sp.model!r}; use 'audio' or "
+                                "another model name", "stream_format")
     params = service.resolve(sp.params)
     voice_id = params.voice if params.speaker is None else f"{params.voice}/{params.speaker}"
     headers = {"X-Voice": header_value(voice_id), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -155,7 +188,8 @@ async def speech(request: HttpRequest) -> Response:
         synthesis = await service.start(params, sp.input, arrived, "http", gone)
         first = await synthesis.first(gone)
         headers["X-Sample-Rate"] = str(synthesis.sample_rate)
-        return SynthesisResponse(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
+        kind = SseSynthesisResponse if sp.stream_format == "sse" else SynthesisResponse
+        return kind(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
     except BaseException:
         gone.cancel()
         if synthesis is not None:
