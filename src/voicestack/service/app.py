@@ -204,7 +204,8 @@ async def voices(request: HttpRequest) -> Response:
     infos = await asyncio.get_running_loop().run_in_executor(None, lambda: [service.catalog.info(n) for n in names])
     aliases: dict[str, list[str]] = {}
     for alias, target in service.config.aliases().items():
-        aliases.setdefault(target.split("/", 1)[0], []).append(alias)
+        if alias not in names:  # a voice of that name wins over the alias
+            aliases.setdefault(target.split("/", 1)[0], []).append(alias)
     for info in infos:
         info["loaded"] = info["id"] in loaded
         info["default"] = info["id"] == service.config.default_voice
