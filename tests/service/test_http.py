@@ -83,7 +83,8 @@ def test_metrics_move(server: tuple[str, Any]) -> None:
 
 def test_disconnect_stops_compute(server: tuple[str, Any]) -> None:
     url, service = server
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": LONG, "voice": "slow"}, timeout=30) as r:
+    body = {"input": LONG, "voice": "slow", "response_format": "pcm"}  # bytes from the first chunk on
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json=body, timeout=30) as r:
         assert r.status_code == 200
         next(r.iter_raw())
     # the client is gone: the server notices, cancels, and no further chunk is computed
