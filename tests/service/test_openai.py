@@ -205,3 +205,28 @@ def test_server_sent_events_carry_the_audio_as_produced(server: tuple[str, Any],
     audio = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
     np.testing.assert_array_equal(np.frombuffer(audio, "<i2"), expected_pcm(voices_dir / "tiny", TEXT, seed=9))
     assert_idle(service)
+
+
+@pytest.mark.real_voice
+def test_joe_answers_to_openai_names_in_every_format(tmp_path: Path) -> None:
+    """The real voice behind ``alloy``: wav is joe's audio (>= 60 dB against synthesize,
+    window seams aside), and each compressed format decodes to the same length of speech."""
+    import voicestack
+    from voicestack.audio import to_pcm16
+    from voicestack.service import ServiceConfig
+
+    text = "Hello there. This is the voice service, speaking through the OpenAI client."
+    want = np.frombuffer(to_pcm16(voicestack.load_voice("joe").synthesize(text, seed=5).audio), "<i2")
+    with serve(ServiceConfig(voices_dirs=(), builtins=True, workers=2)) as (url, service), client(url) as api:
+        for fmt in ("wav", "mp3", "opus", "aac", "flac"):
+            r = api.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input=text,
+                                                          response_format=fmt, extra_body={"seed": 5})
+            assert r.headers["x-voice"] == "joe" and r.headers["x-sample-rate"] == "22050"
+            rate, got = decode(r.content)
+            if fmt in ("wav", "flac"):
+                noise = np.sum((got.astype(np.float64) - want) ** 2)
+                assert got.shape == want.shape and 10 * np.log10(np.sum(want.astype(np.float64) ** 2) / noise) >= 60
+            else:
+                assert want.size / 22050 <= got.size / rate < want.size / 22050 + 0.2, fmt
+                assert 0.5 < np.std(got) / np.std(want) < 2.0, fmt
+        assert_idle(service)
