@@ -236,3 +236,24 @@ def test_fuzz_websocket_message_sequences(fuzz_server: tuple[str, Any], params: 
         if end:
             assert closed in (1000, 1008), closed  # done, or a refused start / limit; never 1011 (an error)
     check_healthy(url, service)
+
+
+@FUZZ
+@given(fmt=st.sampled_from(["mp3", "opus", "aac", "flac", "wav", "pcm"]),
+       voice=st.sampled_from(["tiny", "tiny-ar", "spk/alice", "alloy"]), keep=st.integers(0, 6000),
+       sse=st.booleans(), text=st.sampled_from(["hello there. how are you today?", "a b c. " * 30]))
+def test_fuzz_clients_that_leave_mid_stream(fuzz_server: tuple[str, Any], fmt: str, voice: str, keep: int,
+                                            sse: bool, text: str) -> None:
+    """A client that hangs up after any number of bytes, in any format: nothing is left held."""
+    url, service = fuzz_server
+    host, port = url.removeprefix("http://").split(":")
+    body = {"input": text, "voice": voice, "response_format": fmt, "model": "gpt-4o-mini-tts",
+            "stream_format": "sse" if sse else "audio"}
+    with socket.create_connection((host, int(port)), timeout=DEADLINE) as sock:
+        sock.sendall(_request_bytes("POST", b"/v1/audio/speech", [(b"Content-Type", b"application/json")],
+                                    json.dumps(body).encode()))
+        got = b""
+        while len(got) < keep and (chunk := sock.recv(min(65536, keep - len(got)))):
+            got += chunk
+    assert b"HTTP/1.1 200"[: len(got)] == got[:12], got[:200]
+    check_healthy(url, service)
