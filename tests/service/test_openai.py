@@ -207,6 +207,18 @@ def test_server_sent_events_carry_the_audio_as_produced(server: tuple[str, Any],
     assert_idle(service)
 
 
+def test_a_voice_failing_mid_stream_ends_the_events_with_an_error(server: tuple[str, Any], api: Any) -> None:
+    _, service = server
+    with api.audio.speech.with_streaming_response.create(
+            model="gpt-4o-mini-tts", voice="crashy", input=TEXT, response_format="wav", stream_format="sse") as r:
+        events = [json.loads(line.removeprefix("data: ")) for line in r.iter_lines() if line]
+    assert events[0]["type"] == "speech.audio.delta" and events[-1]["type"] == "error"
+    assert "speech.audio.done" not in [e["type"] for e in events]
+    assert events[-1]["error"]["type"] == "synthesis_error" and "Traceback" not in json.dumps(events)
+    assert service.recent[-1].outcome == "error"
+    assert_idle(service)
+
+
 @pytest.mark.real_voice
 def test_joe_answers_to_openai_names_in_every_format(tmp_path: Path) -> None:
     """The real voice behind ``alloy``: wav is joe's audio (>= 60 dB against synthesize,
