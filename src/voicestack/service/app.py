@@ -174,9 +174,10 @@ async def speech(request: HttpRequest) -> Response:
     raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
     sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS,
                         cfg.default_response_format)
-    if sp.stream_format == "sse" and sp.model in ("tts-1", "tts-1-hd"):  # as OpenAI answers
-        raise ServiceError(400, f"stream_format: 'sse' is not supported with model {sp.model!r}; use 'audio' or "
-                                "another model name", "stream_format")
+    if sp.stream_format == "sse" and sp.model in (None, "tts-1", "tts-1-hd"):  # as OpenAI answers for tts-1
+        shown = "no model" if sp.model is None else f"model {sp.model!r}"
+        raise ServiceError(400, f"stream_format: 'sse' is not supported with {shown}; use 'audio', or name a "
+                                "model such as 'gpt-4o-mini-tts'", "stream_format")
     params = service.resolve(sp.params)
     voice_id = params.voice if params.speaker is None else f"{params.voice}/{params.speaker}"
     headers = {"X-Voice": header_value(voice_id), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
