@@ -25,8 +25,9 @@ exact; a non-seekable stream (a pipe, an HTTP body) simply goes without them:
   returns ``b""``). Saved to a file with the patches applied, every reader agrees.
 - FLAC on a stream has a total sample count of 0 ("unknown", allowed by the format):
   FFmpeg/PyAV decode it; libsndfile needs the file version.
-- MP3 on a stream has no Xing header (decoders compute the length from the bit rate of
-  the constant-bit-rate stream); the file version has it, for gapless length.
+- MP3 made with ``stream=True`` has no Xing header (decoders compute the length from the
+  bit rate of the constant-bit-rate stream; an unpatched Xing frame would claim a wrong
+  frame count); the file version has it, for gapless length.
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ class Encoder:
     media_type: ClassVar[str]
     extension: ClassVar[str]
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, stream: bool = False) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384000:
             raise RequestError("sample_rate", f"got {sample_rate!r}, expected an integer from 1000 to 384000")
         self.sample_rate = sample_rate
         self.rate = sample_rate  # the rate of the encoded audio (resampled for some codecs)
         self.samples = 0  # samples written so far, at sample_rate
         self.patches: list[tuple[int, bytes]] = []  # rewrites for a seekable file, after close()
+        self.stream = stream  # bytes for a non-seekable consumer: no header that only a patch makes right
         self.closed = False
 
     def write(self, audio: np.ndarray) -> bytes:
@@ -149,9 +151,10 @@ class AvEncoder(Encoder):
     formats: ClassVar[tuple[str, ...]] = ("flt", "fltp", "s16")  # sample formats, preferred first
     bit_rate: ClassVar[int | None] = None
     options: ClassVar[dict[str, str]] = {}
+    stream_options: ClassVar[dict[str, str]] = {}  # on top of ``options`` when nothing will be patched
 
-    def __init__(self, sample_rate: int) -> None:
-        super().__init__(sample_rate)
+    def __init__(self, sample_rate: int, stream: bool = False) -> None:
+        super().__init__(sample_rate, stream)
         try:
             import av
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -163,7 +166,8 @@ class AvEncoder(Encoder):
         # flush_packets: hand each packet out at once (FFmpeg only does so by itself on
         # outputs it knows are not seekable); bitexact: no encoder-version tags
         self._out = av.open(self._sink, "w", format=self.container,
-                            container_options={"flush_packets": "1", "fflags": "+bitexact", **self.options})
+                            container_options={"flush_packets": "1", "fflags": "+bitexact", **self.options,
+                                               **(self.stream_options if stream else {})})
         self._stream: Any = self._out.add_stream(self.codec, rate=self.rate, layout="mono")
         ctx: Any = self._stream.codec_context
         supported = [f.name for f in (ctx.codec.audio_formats or [])]
@@ -230,6 +234,8 @@ class Mp3Encoder(AvEncoder):
     container, codec = "mp3", "libmp3lame"
     rates = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
     bit_rate = 64000
+    # a Xing frame is only right once patched: a stream without patches goes without it
+    stream_options: ClassVar[dict[str, str]] = {"write_xing": "0"}
 
 
 class AacEncoder(AvEncoder):
@@ -249,12 +255,13 @@ EXTENSIONS = {".wav": "wav", ".wave": "wav", ".flac": "flac", ".ogg": "opus", ".
               ".mp3": "mp3", ".aac": "aac", ".pcm": "pcm", ".raw": "pcm"}
 
 
-def encoder(fmt: str, sample_rate: int, field: str = "format") -> Encoder:
-    """A new encoder for ``fmt``; an unknown name is a :class:`RequestError` on ``field``."""
+def encoder(fmt: str, sample_rate: int, field: str = "format", *, stream: bool = False) -> Encoder:
+    """A new encoder for ``fmt``; an unknown name is a :class:`RequestError` on ``field``.
+    ``stream``: the bytes go where no patch can follow (a pipe, an HTTP body)."""
     cls = ENCODERS.get(fmt) if isinstance(fmt, str) else None
     if cls is None:
         raise RequestError(field, f"unknown audio format {fmt!r}; expected one of {', '.join(ENCODERS)}")
-    return cls(sample_rate)
+    return cls(sample_rate, stream=stream)
 
 
 def format_for_path(path: str | os.PathLike[str]) -> str | None:

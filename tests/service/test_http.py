@@ -46,7 +46,8 @@ def test_bytes_arrive_before_synthesis_ends(server: tuple[str, Any]) -> None:
     url, service = server
     arrivals: list[float] = []
     start = time.monotonic()
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": TEXT * 2, "voice": "slow"}, timeout=30) as r:
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": TEXT * 2, "voice": "slow",
+                                                                 "response_format": "wav"}, timeout=30) as r:
         assert r.status_code == 200
         assert r.headers.get("transfer-encoding") == "chunked"
         for part in r.iter_raw():
@@ -82,7 +83,8 @@ def test_metrics_move(server: tuple[str, Any]) -> None:
 
 def test_disconnect_stops_compute(server: tuple[str, Any]) -> None:
     url, service = server
-    with httpx.stream("POST", f"{url}/v1/audio/speech", json={"input": LONG, "voice": "slow"}, timeout=30) as r:
+    body = {"input": LONG, "voice": "slow", "response_format": "pcm"}  # bytes from the first chunk on
+    with httpx.stream("POST", f"{url}/v1/audio/speech", json=body, timeout=30) as r:
         assert r.status_code == 200
         next(r.iter_raw())
     # the client is gone: the server notices, cancels, and no further chunk is computed
@@ -132,7 +134,7 @@ def test_overload_answers_503_with_retry_after(voices_dir: Path) -> None:
     ({"voice": "tiny"}, "input", 400),
     ({"input": "a" * 5000, "voice": "tiny"}, "input", 413),
     ({"input": "123", "voice": "tiny"}, "input", 400),  # nothing pronounceable for this voice
-    ({"input": "hello", "response_format": "mp3"}, "response_format", 400),
+    ({"input": "hello", "response_format": "mp4"}, "response_format", 400),
     ({"input": "hello", "response_format": "ogg"}, "response_format", 400),
     ({"input": 5}, "input", 400),
     ({"input": "hello", "voice": 3}, "voice", 400),
@@ -403,7 +405,8 @@ def test_joe_streams_over_http_like_synthesize() -> None:
 
     text = "Hello there. This is the voice service, streaming as it speaks."
     with serve(ServiceConfig(voices_dirs=(), builtins=True, workers=2)) as (url, service):
-        r = httpx.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": "joe", "seed": 5},
+        r = httpx.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": "joe", "seed": 5,
+                                                       "response_format": "wav"},
                        timeout=120)
         assert r.status_code == 200, r.text
         rate, samples = parse_wav(r.content)

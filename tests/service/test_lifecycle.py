@@ -34,6 +34,7 @@ def _async_raise() -> Callable[..., Any]:
 
 
 def inject(step: str, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicestack import codecs
     from voicestack.service import app
 
     if step == "admission":
@@ -49,7 +50,7 @@ def inject(step: str, service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     elif step == "response":
         monkeypatch.setattr(app.SynthesisResponse, "__init__", _raise)
     elif step == "encode":
-        monkeypatch.setattr(app, "to_pcm16", _raise)
+        monkeypatch.setattr(codecs.Encoder, "write", _raise)  # every format's encoder
     else:
         raise AssertionError(step)
 
@@ -129,6 +130,7 @@ def test_clients_that_leave_the_queue_free_their_place(voices_dir: Path) -> None
     with serve(config(voices_dir, max_active_streams=1, max_queue=2)) as (url, service):
         port = int(url.rsplit(":", 1)[1])
         holder = _raw_request(port, {"input": LONG, "voice": "slow", "response_format": "pcm"})
+        assert holder.recv(12) == b"HTTP/1.1 200"  # its response has started (the voice has loaded)
         wait_for(lambda: service.scheduler.active == 1)
         ghosts = [_raw_request(port, {"input": TEXT, "voice": "tiny"}) for _ in range(2)]
         wait_for(lambda: service.scheduler.queued == 2)

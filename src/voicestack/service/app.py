@@ -10,7 +10,9 @@ voices). Everything but the wire format lives in :mod:`voicestack.service.core`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voicestack.audio import to_pcm16, wav_header
+from voicestack.codecs import encoder
 from voicestack.service.captioned import CaptionedResponse, captioned_body
 from voicestack.service.core import ClientGone, Service, ServiceConfig, ServiceError, Synthesis, parse_json, until_gone
 from voicestack.service.core.requests import CaptionedBody, speech_request
@@ -82,22 +84,32 @@ async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
 
 
 class SynthesisResponse(Response):
-    """Streams a synthesis; whatever ends the response (done, error, disconnect, a client
-    that stops reading) finishes the synthesis."""
+    """Streams a synthesis through an encoder (:mod:`voicestack.codecs`): each chunk's
+    bytes leave as soon as the codec has them. Whatever ends the response (done, error,
+    disconnect, a client that stops reading) finishes the synthesis."""
 
     def __init__(self, synthesis: Synthesis, first: AudioChunk | None, fmt: str, headers: dict[str, str],
                  gone: asyncio.Future[None], stall: float) -> None:
         rate = synthesis.sample_rate
-        media = "audio/wav" if fmt == "wav" else f"audio/L16;rate={rate};channels=1"
-        super().__init__(None, media_type=media, headers=headers)
+        self.encoder = encoder(fmt, rate, stream=True)
+        super().__init__(None, media_type=self.content_type(fmt, rate), headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # chunked
         self.synthesis = synthesis
         self.first = first
-        self.head = wav_header(rate) if fmt == "wav" else b""
         self.gone = gone
         self.stall = stall
 
+    def content_type(self, fmt: str, rate: int) -> str:
+        return f"audio/L16;rate={rate};channels=1" if fmt == "pcm" else self.encoder.media_type
+
+    def frame(self, data: bytes, last: bool) -> bytes:
+        """The body bytes that carry ``data`` (encoded audio) -- the audio itself here."""
+        return data
+
     async def _body(self, send: Send, data: bytes, more: bool = True) -> None:
+        if not data and more:
+            return  # the codec holds this chunk's samples for its next packet
+        data = self.frame(data, not more)
         try:
             await asyncio.wait_for(send({"type": "http.response.body", "body": data, "more_body": more}), self.stall)
         except TimeoutError:
@@ -106,19 +118,21 @@ class SynthesisResponse(Response):
             raise ClientGone() from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        s = self.synthesis
+        s, enc = self.synthesis, self.encoder
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             try:
-                await self._body(send, self.head + (to_pcm16(self.first.audio) if self.first is not None else b""))
+                if self.first is not None:
+                    await self._body(send, enc.write(self.first.audio))
                 while (chunk := await until_gone(s.next(), self.gone)) is not None:
-                    await self._body(send, to_pcm16(chunk.audio))
+                    await self._body(send, enc.write(chunk.audio))
                 s.finish("ok")
             except (ClientGone, Stalled):
                 raise
-            except Exception as err:  # mid-stream: the body ends cleanly, the error is logged and counted
+            except Exception as err:  # noqa: BLE001 - mid-stream: the body ends cleanly; logged and counted
                 s.failed(err)
-            await self._body(send, b"", more=False)
+            # the codec's last packets and trailer (a stream keeps its open-ended header: see codecs)
+            await self._body(send, enc.close(), more=False)
         except ClientGone:
             s.finish("cancelled")
         except Stalled:
@@ -126,7 +140,32 @@ class SynthesisResponse(Response):
             s.finish("stalled")
         finally:
             s.finish("cancelled")  # no-op if it already finished
+            enc.close()
             self.gone.cancel()
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+class SseSynthesisResponse(SynthesisResponse):
+    """OpenAI's ``stream_format: "sse"``: server-sent events, each ``speech.audio.delta``
+    carrying encoded audio in base64 as the codec produces it, then
+    ``speech.audio.done`` (or an ``error`` event if the voice failed mid-stream)."""
+
+    def content_type(self, fmt: str, rate: int) -> str:
+        return "text/event-stream"
+
+    def frame(self, data: bytes, last: bool) -> bytes:
+        out = _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}) if data else b""
+        if last:
+            if self.synthesis.outcome == "ok":  # no tokens are counted here: zeros, for clients that read usage
+                out += _event({"type": "speech.audio.done",
+                               "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}})
+            else:
+                out += _event({"type": "error", **ServiceError(500, "synthesis failed mid-stream; see the server "
+                                                                    "log", "voice", "synthesis_error").body()})
+        return out
 
 
 async def speech(request: HttpRequest) -> Response:
@@ -134,18 +173,25 @@ async def speech(request: HttpRequest) -> Response:
     service = _service(request)
     cfg = service.config
     raw = await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)
-    sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS)
-    service.check_voice(sp.params.voice)
-    headers = {"X-Voice": header_value(sp.params.voice), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    sp = speech_request(parse_json(raw), cfg.default_voice, cfg.max_input_chars, service.formats, OPENAI_FORMATS,
+                        default_format=cfg.default_response_format)
+    if sp.stream_format == "sse" and sp.model in (None, "tts-1", "tts-1-hd"):  # as OpenAI answers for tts-1
+        shown = "no model" if sp.model is None else f"model {sp.model!r}"
+        raise ServiceError(400, f"stream_format: 'sse' is not supported with {shown}; use 'audio', or name a "
+                                "model such as 'gpt-4o-mini-tts'", "stream_format")
+    params = service.resolve(sp.params)
+    voice_id = params.voice if params.speaker is None else f"{params.voice}/{params.speaker}"
+    headers = {"X-Voice": header_value(voice_id), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if sp.model is not None:
         headers["X-Model"] = header_value(sp.model)
     gone = asyncio.ensure_future(wait_disconnect(request.receive))
     synthesis: Synthesis | None = None
     try:
-        synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
+        synthesis = await service.start(params, sp.input, arrived, "http", gone)
         first = await synthesis.first(gone)
         headers["X-Sample-Rate"] = str(synthesis.sample_rate)
-        return SynthesisResponse(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
+        kind = SseSynthesisResponse if sp.stream_format == "sse" else SynthesisResponse
+        return kind(synthesis, first, sp.response_format, headers, gone, cfg.write_stall_seconds)
     except BaseException:
         gone.cancel()
         if synthesis is not None:
@@ -160,7 +206,8 @@ async def captioned_speech(request: HttpRequest) -> Response:
     service = _service(request)
     cfg = service.config
     raw = captioned_body(parse_json(await read_body(request, cfg.max_input_chars * 4 + 65536, cfg.body_timeout_seconds)))
-    sp = speech_request(raw, cfg.default_voice, cfg.max_input_chars, ("pcm",), body_type=CaptionedBody)
+    sp = speech_request(raw, cfg.default_voice, cfg.max_input_chars, ("pcm",), body_type=CaptionedBody,
+                        default_format="pcm")
     service.check_voice(sp.params.voice)
     headers = {"X-Voice": header_value(sp.params.voice), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     gone = asyncio.ensure_future(wait_disconnect(request.receive))
@@ -182,9 +229,14 @@ async def voices(request: HttpRequest) -> Response:
     names = service.catalog.names()
     loaded = set(service.pool.loaded())
     infos = await asyncio.get_running_loop().run_in_executor(None, lambda: [service.catalog.info(n) for n in names])
+    aliases: dict[str, list[str]] = {}
+    for alias, target in service.config.aliases().items():
+        if alias not in names:  # a voice of that name wins over the alias
+            aliases.setdefault(target.split("/", 1)[0], []).append(alias)
     for info in infos:
         info["loaded"] = info["id"] in loaded
         info["default"] = info["id"] == service.config.default_voice
+        info["aliases"] = sorted(aliases.get(info["id"], []))
     return JSONResponse({"object": "list", "data": infos})
 
 

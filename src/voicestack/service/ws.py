@@ -3,8 +3,10 @@ tokens), audio leaves as soon as each sentence is ready, while later text still 
 
 Protocol (JSON text messages in; binary PCM frames and JSON events out)::
 
-    connect with ?voice=joe&speed=1.0&seed=7&noise_scale=0.667&noise_w=0.8   (all optional)
-    <- {"type": "ready", "voice": "joe", "sample_rate": 22050, "format": "pcm_s16le", "channels": 1}
+    connect with ?voice=joe&speed=1.0&seed=7&noise_scale=0.667&noise_w=0.8   (all optional;
+                 voice may be an alias or VOICE/SPEAKER)
+    <- {"type": "ready", "voice": "joe", "speaker": null, "sample_rate": 22050, "format": "pcm_s16le",
+        "channels": 1}
        (sent at once; or an error event and close 1008 for a bad parameter or unknown voice)
     -> {"type": "start", "voice": "joe", "speed": 1.0, ...}   (optional, before any text: another ready)
     -> {"type": "text", "text": "Hello th"}   -> {"type": "text", "text": "ere. How"} ...
@@ -39,8 +41,10 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voicestack.audio import to_pcm16
+from voicestack.errors import RequestError
 from voicestack.service.core import Lease, SentenceBuffer, Service, ServiceError, SynthesisParams, bad, parse_json
 from voicestack.service.core.requests import ClientMessage, client_message, query_values, start_params, stream_start
+from voicestack.service.core.service import request_error
 from voicestack.timing import Timing
 
 log = logging.getLogger("voicestack.service")
@@ -116,17 +120,22 @@ class Conversation:
         """Validate the start parameters, pin the voice, say ready (or the error, and close)."""
         try:
             start = stream_start(raw)
-            params = start_params(start, self.service.config.default_voice)
-            self.service.check_voice(params.voice)
+            params = self.service.resolve(start_params(start, self.service.config.default_voice))
             lease = await self.service.lease(params.voice)
         except ServiceError as err:
             await self.error(err, 1008)
             return
+        try:
+            speaker = lease.voice.speaker(params.speaker)
+        except RequestError as err:
+            lease.release()
+            await self.error(request_error(err), 1008)
+            return
         self.release()
         self.lease, self.params = lease, params
         self.words = bool(start.words)
-        await self._send({"type": "ready", "voice": params.voice, "sample_rate": int(lease.voice.sample_rate),
-                          "format": "pcm_s16le", "channels": 1})
+        await self._send({"type": "ready", "voice": params.voice, "speaker": speaker.name if speaker else None,
+                          "sample_rate": int(lease.voice.sample_rate), "format": "pcm_s16le", "channels": 1})
 
     async def receive(self) -> ClientMessage | None:
         """The next message, validated; None after reporting a bad one."""

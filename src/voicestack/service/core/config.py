@@ -9,10 +9,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from voicestack.errors import SpecError
-from voicestack.params import limits, parse
+from voicestack.params import limits, parse, safe_text
 
 
 class ConfigError(SpecError):
@@ -24,6 +24,12 @@ class VoiceOptions:
     """Per-voice load options (``voices.NAME``)."""
 
     profile: str | Mapping[str, Any] | None = None
+
+
+# OpenAI's built-in voice names (its API reference, 2026-12): any of them not in
+# ``voice_aliases`` speaks with ``default_voice``, so OpenAI clients work unchanged
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+                 "marin", "cedar")
 
 
 def _cpus() -> int:
@@ -56,6 +62,10 @@ class ServiceConfig:
     header_timeout_seconds: float = field(default=10.0, metadata=limits(lo=0.01, hi=3600))
     body_timeout_seconds: float = field(default=10.0, metadata=limits(lo=0.01, hi=3600))
     voices: Mapping[str, Any] = field(default_factory=dict)
+    # voice names clients may use -> a voice id here ("addon" or "addon/speaker")
+    voice_aliases: Mapping[str, str] = field(default_factory=dict)
+    # the response_format of a request that names none (OpenAI's default: mp3)
+    default_response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voices_dirs", tuple(Path(d).expanduser() for d in self.voices_dirs))
@@ -63,6 +73,17 @@ class ServiceConfig:
     @property
     def dirs(self) -> tuple[Path, ...]:
         return tuple(Path(d) for d in self.voices_dirs)
+
+    def alias(self, name: str) -> str | None:
+        """The voice id ``name`` stands for (``voice_aliases``, else an OpenAI name ->
+        ``default_voice``), or None if it is no alias."""
+        if name in self.voice_aliases:
+            return str(self.voice_aliases[name])
+        return self.default_voice if name in OPENAI_VOICES else None
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias and the voice id it stands for."""
+        return {**{n: self.default_voice for n in OPENAI_VOICES}, **self.voice_aliases}
 
     def voice_options(self, name: str) -> VoiceOptions:
         raw = self.voices.get(name)
@@ -82,6 +103,9 @@ class ServiceConfig:
         if isinstance(data, Mapping) and isinstance(data.get("voices"), Mapping):
             for name, options in data["voices"].items():
                 parse(VoiceOptions, options, f"voices.{name}", problems=problems)
+        if isinstance(data, Mapping) and isinstance(data.get("voice_aliases"), Mapping):
+            for alias, target in data["voice_aliases"].items():
+                problems.extend(_alias_problems(alias, target))
         if problems or config is None:
             raise ConfigError(problems or [("", "invalid configuration")], source=source)
         return config
@@ -99,6 +123,15 @@ class ServiceConfig:
         except (ValueError, RecursionError) as err:
             raise ConfigError([("", f"not valid JSON: {err}")], source=str(path)) from None
         return cls.from_mapping(data, str(path))
+
+
+def _alias_problems(alias: Any, target: Any) -> list[tuple[str, str]]:
+    path = f"voice_aliases.{safe_text(alias)}"
+    if not isinstance(alias, str) or not alias.strip() or "/" in alias:
+        return [(path, "an alias must be a non-empty name without '/'")]
+    if isinstance(target, str) and (not target.strip() or target.startswith("/") or target.endswith("/")):
+        return [(path, f"got {safe_text(target)!r}, expected a voice id: 'VOICE' or 'VOICE/SPEAKER'")]
+    return []
 
 
 KEYS = tuple(f.name for f in fields(ServiceConfig))

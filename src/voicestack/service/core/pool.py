@@ -93,11 +93,14 @@ class VoiceCatalog:
             if cached is None:
                 m = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
                 profiles = m.get("profiles") or {}
+                speakers = list(m.get("speakers") or {})
                 cached = {"id": name, "name": m.get("name", name), "language": m.get("language"),
                           "sample_rate": m.get("sample_rate"), "architecture": m.get("architecture"),
                           "version": m.get("version"), "description": m.get("description"),
                           "profiles": ["default", *[p for p in profiles if p != "default"]],
-                          "speakers": list(m.get("speakers") or {}), "default_speaker": m.get("default_speaker")}
+                          "speakers": speakers,
+                          # the manifest's default, else its first speaker (as the addon loader says)
+                          "default_speaker": (m.get("default_speaker") or speakers[0]) if speakers else None}
                 with self._lock:
                     self._info[(str(path), stamp)] = cached
             return dict(cached)

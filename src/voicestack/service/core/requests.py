@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voicestack.errors import SpecError
-from voicestack.params import limits, parse
+from voicestack.params import limits, parse, safe_text
 from voicestack.service.core.errors import ServiceError, bad
 
 SPEED_RANGE = (0.25, 4.0)
@@ -92,18 +92,15 @@ class SynthesisParams:
     seed: int | None = None
     noise_scale: float | None = None
     noise_w: float | None = None
-    speaker: str | None = None  # a speaker of a multi-speaker voice (None: the voice's default)
+    speaker: str | None = None  # a speaker of ``voice`` (None: as ``voice`` names it, else its default)
     ssml: bool | None = None  # the input is SSML (None: when it starts with <speak)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None
         if self.speed is not None:
             length_scale = (default_length_scale or 1.0) / self.speed
-        out: dict[str, Any] = {"length_scale": length_scale, "noise_scale": self.noise_scale,
-                               "noise_w": self.noise_w, "seed": self.seed}
-        if self.speaker is not None:
-            out["speaker"] = self.speaker
-        return out
+        return {"length_scale": length_scale, "noise_scale": self.noise_scale, "noise_w": self.noise_w,
+                "seed": self.seed}
 
     def with_seed_offset(self, offset: int) -> SynthesisParams:
         if self.seed is None:
@@ -129,8 +126,8 @@ class SpeechBody:
     seed: int | None = field(default=None, metadata=_SEED)
     noise_scale: float | None = field(default=None, metadata=_NOISE)
     noise_w: float | None = field(default=None, metadata=_NOISE)
-    instructions: str | None = None  # accepted for compatibility; these voices take no instructions
-    stream_format: Literal["audio"] | None = None
+    instructions: str | None = None  # accepted like OpenAI's tts-1 does; these voices take no instructions
+    stream_format: Literal["audio", "sse"] | None = None
     input_type: Literal["text", "ssml"] | None = None  # None: SSML when the input starts with <speak
 
 
@@ -160,22 +157,34 @@ class SpeechRequest:
     params: SynthesisParams
     response_format: str
     model: str | None
+    stream_format: str = "audio"
 
 
 def speech_request(raw: Any, default_voice: str, max_chars: int, formats: tuple[str, ...],
-                   known_formats: tuple[str, ...] = (), body_type: type[SpeechBody] | None = None) -> SpeechRequest:
+                   known_formats: tuple[str, ...] = (), body_type: type[SpeechBody] | None = None,
+                   default_format: str = "mp3") -> SpeechRequest:
+    if isinstance(raw, dict) and isinstance(raw.get("voice"), dict):
+        raw = {**raw, "voice": voice_object(raw["voice"])}
     body: SpeechBody = validated(body_type or SpeechBody, raw, "the request body")
     if not body.input.strip():
         raise bad("input", "input: got only white space, expected the text to speak")
     if len(body.input) > max_chars:
         raise ServiceError(413, f"input: {len(body.input)} characters; the limit is {max_chars} (max_input_chars)",
                            "input", "request_too_large")
-    fmt = body.response_format or "wav"
+    fmt = body.response_format or default_format
     if fmt not in formats:
         hint = "no encoder for it is installed here" if fmt in known_formats else "unknown format"
         raise bad("response_format", f"response_format: {fmt!r} is not supported ({hint}); "
                                      f"supported: {', '.join(formats)}")
-    return SpeechRequest(body.input, start_params(body, default_voice), fmt, body.model)
+    return SpeechRequest(body.input, start_params(body, default_voice), fmt, body.model, body.stream_format or "audio")
+
+
+def voice_object(value: dict[str, Any]) -> str:
+    """OpenAI's custom-voice form ``{"id": "..."}`` -> the id (a voice id here)."""
+    if set(value) != {"id"} or not isinstance(value["id"], str):
+        keys = ", ".join(sorted(safe_text(k) for k in value)[:5]) or "none"
+        raise bad("voice", f"voice: an object must be {{\"id\": \"VOICE\"}}, got one with keys: {keys}")
+    return value["id"]
 
 
 def start_params(body: SpeechBody | StreamStart, default_voice: str) -> SynthesisParams:

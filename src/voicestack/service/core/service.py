@@ -19,9 +19,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from voicestack.blocks import Request
+from voicestack.codecs import ENCODERS
 from voicestack.errors import RequestError
 from voicestack.service.core.config import ServiceConfig
 from voicestack.service.core.errors import ClientGone, ServiceError, bad
@@ -36,10 +38,16 @@ log = logging.getLogger("voicestack.service")
 T = TypeVar("T")
 
 # a voice's own error fields -> the request field the client sent
-FIELD_NAMES = {"text": "input", "length_scale": "speed"}
-STREAMING_FORMATS = ("wav", "pcm")  # encoders that ship with the service
+FIELD_NAMES = {"text": "input", "length_scale": "speed", "speaker": "voice"}
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+STREAMING_FORMATS = tuple(f for f in OPENAI_FORMATS if f in ENCODERS)  # each streams as produced (codecs)
 _ids = itertools.count(1)
+
+
+def request_error(err: RequestError) -> ServiceError:
+    """A voice's RequestError as a 400 naming the request field the client sent."""
+    field = FIELD_NAMES.get(err.field, err.field)
+    return bad(field, str(err) if field == err.field else f"{field}: {err}")
 
 
 async def until_gone(work: Awaitable[T], gone: asyncio.Future[None] | None,
@@ -105,7 +113,7 @@ class Synthesis:
         try:
             chunk = await self.stream.next()
         except RequestError as err:
-            raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
+            raise request_error(err) from None
         if chunk is not None:
             m = self.service.metrics
             m.chunks.labels(self.name).inc()
@@ -198,10 +206,28 @@ class Service:
     def voice_names(self) -> list[str]:
         return self.catalog.names()
 
-    def check_voice(self, name: str) -> None:
+    def check_voice(self, name: str) -> SynthesisParams:
+        """``name`` resolved (see :meth:`resolve`); a 400 naming ``voice`` if it is none here."""
+        return self.resolve(SynthesisParams(name))
+
+    def resolve(self, params: SynthesisParams) -> SynthesisParams:
+        """An alias (``voice_aliases``, OpenAI's names) and a ``VOICE/SPEAKER`` id become
+        the voice's name and the speaker; an unknown voice is a 400 naming ``voice``.
+        Speakers are checked against the voice once it is loaded (:meth:`start`)."""
         known = self.catalog.names()
+        name, speaker = params.voice, params.speaker
+        target = self.config.alias(name) if name not in known else None
+        if target is not None:
+            name = target
+        if "/" in name and speaker is None:
+            name, speaker = name.split("/", 1)
         if name not in known:
-            raise bad("voice", f"voice: unknown voice {name!r}; available: {', '.join(known) or '(none)'}")
+            via = f" (the alias {params.voice!r} stands for it in voice_aliases)" if target is not None else ""
+            raise bad("voice", f"voice: unknown voice {name!r}{via}; available: {', '.join(known) or '(none)'}")
+        if speaker is not None and not speaker:
+            raise bad("voice", f"voice: {params.voice!r} names no speaker after '/'; expected VOICE/SPEAKER")
+        return params if (name, speaker) == (params.voice, params.speaker) else \
+            replace(params, voice=name, speaker=speaker)
 
     def idle(self) -> bool:
         """Nothing held: no slot, no waiter, no lease, no open generator (tests, health)."""
@@ -228,8 +254,10 @@ class Service:
         """Admit, pin the voice, and open a stream (nothing computed yet).
 
         Raises ServiceError (400 bad parameters, 503 overloaded, 500 voice unavailable) or
-        ClientGone; whatever it raises, it holds nothing afterwards.
+        ClientGone; whatever it raises, it holds nothing afterwards. ``params.voice`` may be
+        an alias or ``VOICE/SPEAKER`` (see :meth:`resolve`).
         """
+        params = self.resolve(params)
         try:
             await until_gone(self.scheduler.acquire_slot(), gone, undo=lambda _: self.scheduler.release_slot())
         except Overloaded:
@@ -239,9 +267,9 @@ class Service:
             lease = await self.lease(params.voice, gone)
             voice = lease.voice
             try:
-                req = voice.request(**params.overrides(voice.defaults.get("length_scale")))
+                req = voice.request(speaker=params.speaker, **params.overrides(voice.defaults.get("length_scale")))
             except RequestError as err:
-                raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
+                raise request_error(err) from None
             name = params.voice
             block = self.metrics.block
             req.observer = lambda b, s: block.labels(name, b).observe(s)
@@ -252,7 +280,7 @@ class Service:
                     self._check_switches(text)
                 chunks = voice.stream(text, request=req, ssml=ssml, voices=switched.acquire)
             except RequestError as err:
-                raise bad(FIELD_NAMES.get(err.field, err.field), str(err)) from None
+                raise request_error(err) from None
             stream = self.scheduler.open(chunks, req, arrived, budget or self.budget())
         except BaseException:
             if lease is not None:
