@@ -242,6 +242,9 @@ def script_runs(text: str) -> list[Run]:
 class KokoroParams:
     vocab: Mapping[str, int]
     max_piece: int = field(default=510, metadata=limits(lo=16, hi=510))
+    # the text's first piece is cut at a phrase or word break within this many tokens (0: off), so
+    # first audio waits for a short piece only (Kokoro decodes a piece in one call)
+    first_piece: int = field(default=0, metadata=limits(lo=0, hi=510))
 
 
 TOKEN_TENSORS = {"tokens": TensorDecl("int64", (1, "T")), "token_count": TensorDecl("int64", (1,))}
@@ -300,12 +303,27 @@ class KokoroFrontEnd(FrontEnd):
                 yield phonemes, events + phonemes.events
                 events = ()
 
+    def first_cut(self, ids: Sequence[int]) -> int | None:
+        """Where the text's first piece ends (``first_piece``), or None: no break in reach."""
+        limit = self.params.first_piece
+        if limit <= 0 or len(ids) <= limit:
+            return None
+        reach = [(c, p) for c, p in self.cut_points(ids) if limit // 4 <= c <= limit and c < len(ids) - 4]
+        phrases = [c for c, p in reach if p == 2 and c >= limit // 2]
+        return phrases[-1] if phrases else reach[-1][0] if reach else None
+
     def pieces(self, text: str) -> Iterator[Piece]:
+        first = True
         for sentence, events in self.sentences(text):
             ids = self.encode(sentence.phonemes)
             if not ids:
                 continue
-            parts = choose_cuts(len(ids), self.cut_points(ids), self.params.max_piece)[0]
+            head = self.first_cut(ids) if first else None
+            first = False
+            offset = head or 0
+            parts = [(0, head)] if head else []
+            rest = choose_cuts(len(ids) - offset, self.cut_points(ids[offset:]), self.params.max_piece)[0]
+            parts += [(a + offset, b + offset) for a, b in rest]
             for k, (a, b) in enumerate(parts):
                 yield token_piece(ids[a:b], sentence.text, k == len(parts) - 1, sentence.phonemes,
                                   events if k == 0 else ())

@@ -22,7 +22,7 @@ from voicestack.importers.kokoro_graph import KokoroImportError, split_kokoro
 
 __all__ = ["KokoroImportError", "import_kokoro", "kokoro_ja_source", "kokoro_manifest"]
 
-IMPORTER_VERSION = 1
+IMPORTER_VERSION = 2
 SAMPLE_RATE = 24000
 HOP = 600  # output samples per frame of the alignment (24 kHz, 40 frames a second)
 STYLE_ROWS = 510
@@ -101,7 +101,7 @@ def kokoro_manifest(name: str, channels: int, voices: dict[str, np.ndarray], voc
         "architecture": "kokoro (StyleTTS2 / iSTFTNet), split at the duration alignment",
         "description": "Kokoro-82M int8 (weights Apache-2.0 by hexgrad, ONNX export MIT by thewh1teagle); "
                        "Japanese voices, Japanese and English text",
-        "frontend": {"type": "Kokoro", "vocab": vocab, "max_piece": STYLE_ROWS},
+        "frontend": {"type": "Kokoro", "vocab": vocab, "max_piece": STYLE_ROWS, "first_piece": 48},
         "inference": {"length_scale": 1.0},
         "networks": {
             "encoder": {
