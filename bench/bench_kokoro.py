@@ -103,6 +103,7 @@ def speed(args: argparse.Namespace) -> None:
     print(f"{'text':24} {'system':12} {'first s':>8} {'total s':>8} {'audio s':>8}")
     for label, text in SPEED_TEXTS.items():
         runs: dict[str, list[tuple[float, float]]] = {"addon": [], "monolithic": []}
+        seconds: dict[str, float] = {}
         for rep in range(args.reps + 1):
             for name in runs:
                 gen = voice.stream(text, seed=1, speaker=speaker) if name == "addon" else mono.stream(voice, text,
@@ -110,10 +111,10 @@ def speed(args: argparse.Namespace) -> None:
                 first, total, audio = timed(gen)
                 if rep:  # the first round is a warm-up
                     runs[name].append((first, total))
-                seconds = audio.size / voice.sample_rate
+                seconds[name] = audio.size / voice.sample_rate
         med = {n: (statistics.median(f for f, _ in r), statistics.median(t for _, t in r)) for n, r in runs.items()}
         for name, (first, total) in med.items():
-            print(f"{label:24} {name:12} {first:8.3f} {total:8.3f} {seconds:8.2f}")
+            print(f"{label:24} {name:12} {first:8.3f} {total:8.3f} {seconds[name]:8.2f}")
         print(f"{label:24} {'ratio':12} {med['addon'][0] / med['monolithic'][0]:7.2f}x "
               f"{med['addon'][1] / med['monolithic'][1]:7.2f}x")
     mono.close()

@@ -51,7 +51,7 @@ from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 if TYPE_CHECKING:
     from voicestack.profiles import Profile
 
-IDS = "input"  # the front-end's id tensor [1, T]
+IDS = "input"  # the usual id tensor [1, T] (preferred when a network has several candidates)
 LENGTHS = "input_lengths"
 NOISE_PREFIX = "noise:"  # tensors carrying noise drawn at the real length (then padded)
 
@@ -177,12 +177,25 @@ def _check_buckets(buckets: tuple[int, ...]) -> None:
         raise ValueError(f"bucket {small[0]} is shorter than one word (buckets must be >= {MIN_BUCKET} ids)")
 
 
+def id_input(net: NetworkDecl) -> str | None:
+    """The network's id input, from its declaration: the one int64 [1, T] input the
+    framework does not feed (``input`` when there are several); None if there is none."""
+    found = [n for n, inp in net.inputs.items() if inp.feed is None and inp.decl.dtype == "int64"
+             and len(inp.decl.shape) == 2 and isinstance(inp.decl.shape[-1], str)]
+    return IDS if IDS in found else found[0] if len(found) == 1 else None
+
+
+def lengths_input(net: NetworkDecl) -> str | None:
+    """The network's length input (int64 [1], not fed), or None: a graph reading all its ids."""
+    found = [n for n, inp in net.inputs.items() if inp.feed is None and inp.decl.dtype == "int64"
+             and tuple(inp.decl.shape) == (1,)]
+    return LENGTHS if LENGTHS in found else found[0] if len(found) == 1 else None
+
+
 def _seq_dim(net: NetworkDecl) -> str | None:
-    """The symbolic name of a network's id length (the last dim of its ``input``)."""
-    inp = net.inputs.get(IDS)
-    if inp is None or inp.feed is not None or not inp.decl.shape or not isinstance(inp.decl.shape[-1], str):
-        return None
-    return inp.decl.shape[-1]
+    """The symbolic name of a network's id length (the last dim of its id input)."""
+    name = id_input(net)
+    return None if name is None else str(net.inputs[name].decl.shape[-1])
 
 
 class StaticEncodersMixin:
@@ -197,6 +210,8 @@ class StaticEncodersMixin:
         self.frontend = frontend  # it owns where its ids may be cut
         self.trim: dict[str, list[int]] = {}  # output tensor -> axes of length T
         self.noise: list[tuple[str, str, TensorDecl, str]] = []  # (block name, input, decl, dim)
+        self.ids_name = next((n for n in map(id_input, nets) if n), IDS)
+        self.lengths_name = next((n for n in map(lengths_input, nets) if n), None)
         for block, net in zip(self.blocks, nets, strict=True):
             dim = _seq_dim(net)
             for oname, decl in net.outputs.items():
@@ -209,10 +224,10 @@ class StaticEncodersMixin:
         raise NotImplementedError
 
     def process(self, tensors: Tensors, request: Request) -> Tensors:
-        ids = np.asarray(tensors[IDS])
+        ids = np.asarray(tensors[self.ids_name])
         real = ids.shape[-1]
-        if LENGTHS in tensors:
-            real = min(real, int(np.asarray(tensors[LENGTHS]).reshape(-1)[0]))
+        if self.lengths_name is not None and self.lengths_name in tensors:
+            real = min(real, int(np.asarray(tensors[self.lengths_name]).reshape(-1)[0]))
         flat = ids.reshape(-1)[:real]
         parts, forced = split_points(flat, self.buckets[-1], self.frontend)
         counters = stats(request)
@@ -227,8 +242,9 @@ class StaticEncodersMixin:
             padded = dict(tensors)
             x = np.zeros((1, bucket), dtype=ids.dtype)
             x[0, :n] = flat[a:b]
-            padded[IDS] = x
-            padded[LENGTHS] = np.asarray([n], dtype=np.int64)
+            padded[self.ids_name] = x
+            if self.lengths_name is not None:  # a graph without one reads the padding too
+                padded[self.lengths_name] = np.asarray([n], dtype=np.int64)
             for block_name, iname, decl, dim in self.noise:
                 # drawn at the real length (the same draws as the dynamic profile), zero-padded
                 suffix = "" if len(parts) == 1 else f"#{k}"
@@ -272,7 +288,7 @@ def _check_static_encoders(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDe
     for child in encoder_specs(spec, env):
         net = env.manifest.networks[child.params.network]
         if _seq_dim(net) is None:
-            env.error(f"network '{net.name}' has no input '{IDS}' with a dynamic last dimension; "
+            env.error(f"network '{net.name}' has no int64 id input [1, T] with a dynamic last dimension; "
                       f"{spec.type} pads ids along it to the compiled buckets")
     return produced
 

@@ -22,7 +22,7 @@ from voicestack.importers.kokoro_graph import KokoroImportError, split_kokoro
 
 __all__ = ["KokoroImportError", "import_kokoro", "kokoro_ja_source", "kokoro_manifest"]
 
-IMPORTER_VERSION = 2
+IMPORTER_VERSION = 3
 SAMPLE_RATE = 24000
 HOP = 600  # output samples per frame of the alignment (24 kHz, 40 frames a second)
 STYLE_ROWS = 510
@@ -121,6 +121,9 @@ def kokoro_manifest(name: str, channels: int, voices: dict[str, np.ndarray], voc
             k: {"dtype": "float32", "shape": list(voices[k].shape)} for k in speakers}}},
         "speakers": {k: {"asset": "voices", "key": k} for k in speakers},
         "default_speaker": default if default in voices else speakers[0],
+        # static shapes: token buckets up to a whole piece (510 + 2 pads), fixed decoder windows
+        "profiles": {name: {"components": {"PieceDecoder": "StaticPieceDecoder"}, "buckets": [64, 128, 256, 512]}
+                     for name in ("static", "openvino")},
         "stack": [{"type": "StreamablePipeline", "sequence_block": {"type": "Encoders"},
                    "streamable_block": {"type": "StreamableStack", "stack": [
                        {"type": "Upsampler", "durations": "durations", "mean": "features", "log_scale": None,
