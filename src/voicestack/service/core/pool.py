@@ -96,7 +96,8 @@ class VoiceCatalog:
                 cached = {"id": name, "name": m.get("name", name), "language": m.get("language"),
                           "sample_rate": m.get("sample_rate"), "architecture": m.get("architecture"),
                           "version": m.get("version"), "description": m.get("description"),
-                          "profiles": ["default", *[p for p in profiles if p != "default"]]}
+                          "profiles": ["default", *[p for p in profiles if p != "default"]],
+                          "speakers": list(m.get("speakers") or {}), "default_speaker": m.get("default_speaker")}
                 with self._lock:
                     self._info[(str(path), stamp)] = cached
             return dict(cached)
