@@ -164,3 +164,31 @@ def test_refuses_a_graph_it_does_not_understand(tmp_path: Path, kokoro_sources: 
     with pytest.raises(KokoroImportError, match="not a voice pack"):
         import_kokoro(model, tmp_path / "floor.onnx", vocab, tmp_path / "c")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["floor.onnx"]  # nothing written
+
+
+@needs_kokoro
+@pytest.mark.real_voice
+def test_first_piece_and_stream_join(kokoro_addon: Path) -> None:
+    import voicestack
+
+    voice = voicestack.load_voice(kokoro_addon)
+    text = ("The committee met on a rainy Tuesday morning to discuss the new budget, and after several hours "
+            "of careful debate they finally agreed to fund the library.")
+    pieces = list(voice.frontend.pieces(text))
+    assert len(pieces) == 2 and not pieces[0].sentence_end and int(pieces[0].tensors["token_count"][0]) <= 48
+    chunks = [c.audio for c in voice.stream(text, seed=1)]
+    assert len(chunks) == 2  # one call per piece: the short first piece is the first audio
+    assert np.array_equal(np.concatenate(chunks), voice.synthesize(text, seed=1).audio)
+
+
+@needs_kokoro
+def test_static_encoders_find_the_id_input(kokoro_addon: Path) -> None:
+    from voicestack.addon import read_manifest
+    from voicestack.components.static import id_input, lengths_input
+
+    manifest = read_manifest(kokoro_addon)
+    assert id_input(manifest.networks["encoder"]) == "tokens"
+    assert lengths_input(manifest.networks["encoder"]) is None
+    joe_like = read_manifest(Path(__file__).parents[1] / "data" / "tiny_duration")
+    assert id_input(joe_like.networks["text_encoder"]) == "input"
+    assert lengths_input(joe_like.networks["text_encoder"]) == "input_lengths"
