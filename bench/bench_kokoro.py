@@ -4,6 +4,10 @@
     python bench/bench_kokoro.py speed [--reps 5] [--threads 2]
     python bench/bench_kokoro.py quality [--limit 6] [--speakers jf_alpha,jm_kumo]
     python bench/bench_kokoro.py limits
+    python bench/bench_kokoro.py profiles [--profile static]
+
+profiles: the same two sentences through the default profile and a static one: samples and
+SNR against the default.
 
 limits: why the decoder can't stream inside a piece: plain windows (with context) vs one
 call over the piece (SNR), and the cost of the decoder's prefix up to its last instance
@@ -241,6 +245,18 @@ def limits(args: argparse.Namespace) -> None:
     print(f"up to the last instance norm {p:.3f} s, whole decoder {w:.3f} s: ratio {p / w:.2f}")
 
 
+def profiles(args: argparse.Namespace) -> None:
+    default = voicestack.load_voice("kokoro")
+    other = voicestack.load_voice("kokoro", profile=args.profile)
+    for text in ("こんにちは、世界。今日はいい天気ですね。", "Hello world, this is a test of the Kokoro voice."):
+        a = default.synthesize(text, seed=1).audio
+        b = other.synthesize(text, seed=1).audio
+        n = min(a.size, b.size)
+        snr = 10 * np.log10(np.sum(a[:n] ** 2) / max(1e-30, float(np.sum((a[:n] - b[:n]) ** 2))))
+        print(f"{text[:24]:26} default {a.size:7d} samples, {args.profile} {b.size:7d}: {snr:6.2f} dB "
+              f"(over the first {n})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -253,8 +269,10 @@ def main() -> None:
     lim = sub.add_parser("limits")
     lim.add_argument("--reps", type=int, default=3)
     lim.add_argument("--threads", type=int, default=2)
+    pro = sub.add_parser("profiles")
+    pro.add_argument("--profile", default="static")
     args = p.parse_args()
-    {"speed": speed, "quality": quality, "limits": limits}[args.what](args)
+    {"speed": speed, "quality": quality, "limits": limits, "profiles": profiles}[args.what](args)
 
 
 if __name__ == "__main__":
