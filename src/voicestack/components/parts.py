@@ -56,7 +56,8 @@ class PartsMixin:
     name: str
     limit: int | None = None
     frontend: Any = None
-    ids_name, lengths_name = "input", "input_lengths"
+    ids_name: str = "input"
+    lengths_name: str | None = "input_lengths"  # None: the networks read every id given
     joins: dict[str, list[int]]  # set by setup_parts
 
     def setup_parts(self, nets: Sequence[NetworkDecl], limit: int | None, frontend: Any) -> None:
@@ -81,7 +82,7 @@ class PartsMixin:
             return self.run_children(tensors, request)
         ids = np.asarray(tensors[self.ids_name])
         real = ids.shape[-1]
-        if self.lengths_name in tensors:
+        if self.lengths_name is not None and self.lengths_name in tensors:
             real = min(real, int(np.asarray(tensors[self.lengths_name]).reshape(-1)[0]))
         if self.limit is None or real <= self.limit:
             return self.encode_part(tensors, request, real)
@@ -96,7 +97,8 @@ class PartsMixin:
                 request.part = f"#{k}"
                 part = dict(tensors)
                 part[self.ids_name] = flat[a:b].reshape(1, -1)
-                part[self.lengths_name] = np.asarray([b - a], dtype=np.int64)
+                if self.lengths_name is not None:
+                    part[self.lengths_name] = np.asarray([b - a], dtype=np.int64)
                 results.append(self.encode_part(part, request, b - a))
         finally:
             request.part = ""

@@ -45,14 +45,14 @@ from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
 from voicestack.components.base import register
 from voicestack.runtime import Session
 from voicestack.runtime.static import GuardedSession, StaticShapeError, static_copy
-from voicestack.components.parts import PartsMixin, id_axis, split_points, stats
+from voicestack.components.parts import PartsMixin, split_points, stats
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
 if TYPE_CHECKING:
     from voicestack.profiles import Profile
 
-IDS = "input"  # the front-end's id tensor [1, T]
+IDS = "input"  # the usual id tensor [1, T] (preferred when a network has several candidates)
 LENGTHS = "input_lengths"
 NOISE_PREFIX = "noise:"  # tensors carrying noise drawn at the real length (then padded)
 
@@ -162,9 +162,25 @@ def _check_buckets(buckets: tuple[int, ...]) -> None:
         raise ValueError(f"bucket {small[0]} is shorter than one word (buckets must be >= {MIN_BUCKET} ids)")
 
 
+def id_input(net: NetworkDecl) -> str | None:
+    """The network's id input, from its declaration: the one int64 [1, T] input the
+    framework does not feed (``input`` when there are several); None if there is none."""
+    found = [n for n, inp in net.inputs.items() if inp.feed is None and inp.decl.dtype == "int64"
+             and len(inp.decl.shape) == 2 and isinstance(inp.decl.shape[-1], str)]
+    return IDS if IDS in found else found[0] if len(found) == 1 else None
+
+
+def lengths_input(net: NetworkDecl) -> str | None:
+    """The network's length input (int64 [1], not fed), or None: a graph reading all its ids."""
+    found = [n for n, inp in net.inputs.items() if inp.feed is None and inp.decl.dtype == "int64"
+             and tuple(inp.decl.shape) == (1,)]
+    return LENGTHS if LENGTHS in found else found[0] if len(found) == 1 else None
+
+
 def _seq_dim(net: NetworkDecl) -> str | None:
-    """The symbolic name of a network's id length (the last dim of its ``input``)."""
-    return id_axis(net, IDS)
+    """The symbolic name of a network's id length (the last dim of its id input)."""
+    name = id_input(net)
+    return None if name is None else str(net.inputs[name].decl.shape[-1])
 
 
 def covering(buckets: Iterable[int], limit: int | None) -> tuple[int, ...]:
@@ -187,6 +203,8 @@ class StaticEncodersMixin(PartsMixin):
         limit = frontend.encode_limit() if frontend is not None else None
         self.setup_parts(nets, min(limit or self.buckets[-1], self.buckets[-1]), frontend)
         self.noise: list[tuple[str, str, TensorDecl, str]] = []  # (block name, input, decl, dim)
+        self.ids_name = next((n for n in map(id_input, nets) if n), IDS)
+        self.lengths_name = next((n for n in map(lengths_input, nets) if n), None)
         for block, net in zip(self.blocks, nets, strict=True):
             dim = _seq_dim(net)
             for iname, inp in net.inputs.items():
@@ -194,13 +212,14 @@ class StaticEncodersMixin(PartsMixin):
                     self.noise.append((block.name, iname, inp.decl, dim))  # type: ignore[arg-type]
 
     def encode_part(self, tensors: Tensors, request: Request, n: int) -> Tensors:
-        ids = np.asarray(tensors[IDS]).reshape(-1)[:n]
+        ids = np.asarray(tensors[self.ids_name]).reshape(-1)[:n]
         bucket = next(s for s in self.buckets if s >= n)
         padded = dict(tensors)
         x = np.zeros((1, bucket), dtype=ids.dtype)
         x[0, :n] = ids
-        padded[IDS] = x
-        padded[LENGTHS] = np.asarray([n], dtype=np.int64)
+        padded[self.ids_name] = x
+        if self.lengths_name is not None:  # a graph without one reads the padding too
+            padded[self.lengths_name] = np.asarray([n], dtype=np.int64)
         for block_name, iname, decl, dim in self.noise:
             # drawn at the real length (the same draws as the dynamic profile), zero-padded
             shape = resolve_shape(decl.shape, {dim: n}, f"{block_name}.{iname}")
@@ -238,7 +257,7 @@ def _check_static_encoders(spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDe
     for child in encoder_specs(spec, env):
         net = env.manifest.networks[child.params.network]
         if _seq_dim(net) is None:
-            env.error(f"network '{net.name}' has no input '{IDS}' with a dynamic last dimension; "
+            env.error(f"network '{net.name}' has no int64 id input [1, T] with a dynamic last dimension; "
                       f"{spec.type} pads ids along it to the compiled buckets")
     return produced
 

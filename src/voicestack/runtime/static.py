@@ -97,6 +97,10 @@ def _fixed(path: Path, shapes: Shapes) -> Any:
     del model.graph.value_info[:]
     for out in model.graph.output:
         out.type.tensor_type.ClearField("shape")
+    if any(node.domain not in ("", "ai.onnx") for node in model.graph.node):
+        # contrib ops (com.microsoft: quantised LSTMs, fused matmuls) have no onnx shape
+        # inference: fixed input dims only; the runtime propagates them itself
+        return model
     try:
         return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as err:  # onnx raises InferenceError and plain RuntimeErrors
