@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,9 @@ def edit_distance(a: list[str], b: list[str]) -> int:
     return distance(a, b)
 
 
+_NUMBER = re.compile(r"[+]?\d[\d.,]*")
+
+
 def canonical(normalised: str) -> str:
     """Formatting a transcript may choose either way, made one way on both sides: the
     letters of a spelled acronym joined ("c p u" and "cpu", "u s" and "us"), digit groups
@@ -51,9 +55,14 @@ def canonical(normalised: str) -> str:
     "ill" for "i l", "40" for "14th"."""
     out: list[str] = []
     letters = False  # the last word is a run of single letters
-    for word in normalised.split():
+    words = normalised.split()
+    for k, word in enumerate(words):
         if word == "dot":
             continue
+        if _NUMBER.fullmatch(word):  # "+4.930", "5550132748": a digit string, however punctuated
+            word = re.sub(r"\D", "", word)
+        elif word == "one" and any(_NUMBER.fullmatch(w) for w in words[max(0, k - 1): k + 2] if w != "one"):
+            word = "1"  # the normaliser keeps a lone "one" as a word, even among digits
         single = len(word) == 1 and word.isalpha()
         if out and single and letters:
             out[-1] += word
