@@ -187,7 +187,7 @@ def test_first_piece_and_stream_join(kokoro_addon: Path) -> None:
 @needs_kokoro
 def test_static_encoders_find_the_id_input(kokoro_addon: Path) -> None:
     from voicestack.addon import read_manifest
-    from voicestack.components.static import id_input, lengths_input
+    from voicestack.components.static_encoders import id_input, lengths_input
 
     manifest = read_manifest(kokoro_addon)
     assert id_input(manifest.networks["encoder"]) == "tokens"

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import voicestack
-from voicestack.components.static import StaticNetworkCall, guards, split_points, stats
+from voicestack.components.parts import split_points, stats
+from voicestack.components.static import StaticNetworkCall, guards
 from voicestack.errors import SpecError
 from voicestack.frontends import choose_cuts, separator_cuts
 from voicestack.runtime.static import StaticShapeError
