@@ -22,6 +22,8 @@ FORBIDDEN = {
     "voicestack.onnxtools": ["voicestack.addon", "voicestack.runtime", "voicestack.components", "voicestack.catalog"],
     "voicestack.runtime": ["voicestack.addon", "voicestack.catalog", "voicestack.components", "voicestack.voice",
                            "voicestack.assembly", "voicestack.service"],
+    "voicestack.networks": ["voicestack.addon", "voicestack.components", "voicestack.catalog", "voicestack.voice",
+                            "voicestack.assembly", "voicestack.service", "voicestack.frontends"],
     "voicestack.addon": ["voicestack.components", "voicestack.catalog", "voicestack.voice", "voicestack.assembly",
                          "voicestack.service", "voicestack.frontends"],
     "voicestack.components": ["voicestack.catalog", "voicestack.voice", "voicestack.assembly", "voicestack.service",
