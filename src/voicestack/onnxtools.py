@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,63 @@ def graph_io(path: Path) -> tuple[dict[str, TensorDecl], dict[str, TensorDecl]]:
 def external_data_files(path: Path) -> list[str]:
     """The ``location`` of every initializer stored outside the ONNX file."""
     return list(network_record(path)["external"])
+
+
+class GraphIndex:
+    """Producer/consumer index over one ONNX graph (read-only), what importers find cut
+    points with: ``nodes``, ``producer`` (tensor -> node index), ``consumers``,
+    ``initializers`` and ``inputs`` (the real ones, by name), ``outputs``."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.nodes = list(graph.node)
+        self.producer: dict[str, int] = {}
+        self.consumers: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            for out in node.output:
+                if out:
+                    self.producer[out] = i
+            for inp in node.input:
+                if inp:
+                    self.consumers.setdefault(inp, []).append(i)
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.inputs = {v.name: v for v in graph.input if v.name not in self.initializers}
+        self.outputs = list(graph.output)
+
+    def node_of(self, tensor: str) -> Any | None:
+        i = self.producer.get(tensor)
+        return None if i is None else self.nodes[i]
+
+    def ancestors(self, tensors: Iterable[str], stop: Iterable[str] = ()) -> set[int]:
+        """Indices of the nodes that (transitively) produce ``tensors``, not crossing ``stop``."""
+        stop_set = set(stop)
+        seen: set[int] = set()
+        todo = deque(t for t in tensors if t not in stop_set)
+        while todo:
+            i = self.producer.get(todo.popleft())
+            if i is None or i in seen:
+                continue
+            seen.add(i)
+            todo.extend(t for t in self.nodes[i].input if t and t not in stop_set)
+        return seen
+
+    def inputs_reached(self, tensors: Iterable[str], stop: Iterable[str] = ()) -> set[str]:
+        """The graph inputs ``tensors`` are computed from (not crossing ``stop``)."""
+        stop_set = set(stop)
+        found = {t for t in tensors if t in self.inputs and t not in stop_set}
+        for i in self.ancestors(tensors, stop):
+            found.update(t for t in self.nodes[i].input if t in self.inputs and t not in stop_set)
+        return found
+
+    def descendants(self, tensors: Iterable[str]) -> set[int]:
+        seen: set[int] = set()
+        todo = deque(tensors)
+        while todo:
+            for i in self.consumers.get(todo.popleft(), ()):
+                if i not in seen:
+                    seen.add(i)
+                    todo.extend(t for t in self.nodes[i].output if t)
+        return seen
 
 
 def rename(model: Any, mapping: Mapping[str, str]) -> None:

@@ -107,15 +107,9 @@ class StaticPieceDecoder(PieceDecoder):
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Decoder:
-        from voicestack.components.static import StaticNetworkCall
+        from voicestack.components.static import windowed_static
 
-        p = spec.params
-        net = ctx.manifest.networks[p.network]
-        input_name, output_name = cls.io_names(spec, net)
-        network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
-        dim = net.inputs[network_input].decl.shape[-1]
-        call = StaticNetworkCall.open_static(p, ctx, str(dim), p.window)
-        return cls(p, call, input_name, output_name, spec.name or p.network)
+        return windowed_static(cls, spec, ctx, spec.params.window)  # type: ignore[no-any-return]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "windows": list(self.params.window)}

@@ -239,16 +239,22 @@ class StaticDecoder(Decoder):
 
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> Decoder:
-        p = spec.params
-        net = ctx.manifest.networks[p.network]
-        input_name, output_name = cls.io_names(spec, net)
-        network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
-        dim = net.inputs[network_input].decl.shape[-1]
-        call = StaticNetworkCall.open_static(p, ctx, str(dim), p.windows)
-        return cls(p, call, input_name, output_name, spec.name or p.network)
+        return windowed_static(cls, spec, ctx, spec.params.windows)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "windows": list(self.params.windows), "context": self.params.context}
 
 
-__all__ = ["StaticDecoder", "StaticNetworkCall", "guards", "stats"]
+def windowed_static(cls: Any, spec: BlockSpec, ctx: BuildContext, sizes: Iterable[int]) -> Any:
+    """A decoder block of ``cls`` over static copies of its network, one per window size
+    of the streamed input's length."""
+    p = spec.params
+    net = ctx.manifest.networks[p.network]
+    input_name, output_name = cls.io_names(spec, net)
+    network_input = next(n for n in net.needed_inputs if p.inputs.get(n, n) == input_name)
+    dim = net.inputs[network_input].decl.shape[-1]
+    call = StaticNetworkCall.open_static(p, ctx, str(dim), sizes)
+    return cls(p, call, input_name, output_name, spec.name or p.network)
+
+
+__all__ = ["StaticDecoder", "StaticNetworkCall", "guards", "stats", "windowed_static"]

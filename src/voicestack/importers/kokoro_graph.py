@@ -22,12 +22,11 @@ products' other operands. Names are never read.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from voicestack.errors import VoicestackError
+from voicestack.onnxtools import GraphIndex
 
 _NEEDS = (
     "a Kokoro graph has three inputs (int64 tokens [1, L], float32 style [1, S], float32 speed [1]), one "
@@ -54,53 +53,6 @@ class KokoroCut:
     products: tuple[tuple[str, str, bool], ...]  # (token-level operand, product output, operand transposed)
 
 
-class Index:
-    """Producer/consumer index over one ONNX graph (read-only)."""
-
-    def __init__(self, graph: Any) -> None:
-        self.nodes = list(graph.node)
-        self.producer: dict[str, int] = {}
-        self.consumers: dict[str, list[int]] = {}
-        for i, node in enumerate(self.nodes):
-            for out in node.output:
-                if out:
-                    self.producer[out] = i
-            for inp in node.input:
-                if inp:
-                    self.consumers.setdefault(inp, []).append(i)
-        inits = {t.name for t in graph.initializer}
-        self.inputs = [v for v in graph.input if v.name not in inits]
-        self.outputs = list(graph.output)
-
-    def descendants(self, tensors: Iterable[str]) -> set[int]:
-        seen: set[int] = set()
-        todo = deque(tensors)
-        while todo:
-            for i in self.consumers.get(todo.popleft(), ()):
-                if i not in seen:
-                    seen.add(i)
-                    todo.extend(t for t in self.nodes[i].output if t)
-        return seen
-
-    def ancestors(self, tensors: Iterable[str], stop: Iterable[str] = ()) -> tuple[set[int], set[str]]:
-        """Nodes producing ``tensors`` (not crossing ``stop``) and the graph inputs reached."""
-        stop_set = set(stop)
-        seen: set[int] = set()
-        reached: set[str] = set()
-        names = {v.name for v in self.inputs}
-        todo = deque(t for t in tensors if t not in stop_set)
-        while todo:
-            t = todo.popleft()
-            if t in names:
-                reached.add(t)
-            i = self.producer.get(t)
-            if i is None or i in seen:
-                continue
-            seen.add(i)
-            todo.extend(x for x in self.nodes[i].input if x and x not in stop_set)
-        return seen, reached
-
-
 def _elem(v: Any) -> int:
     return v.type.tensor_type.elem_type
 
@@ -120,12 +72,13 @@ def find_cut(model: Any) -> KokoroCut:
     """The cut points of a Kokoro graph, from its ops and topology; KokoroImportError if not one."""
     from onnx import TensorProto
 
-    g = Index(model.graph)
-    ints = [v for v in g.inputs if _elem(v) == TensorProto.INT64 and _rank(v) == 2]
-    floats2 = [v for v in g.inputs if _elem(v) == TensorProto.FLOAT and _rank(v) == 2]
-    floats1 = [v for v in g.inputs if _elem(v) == TensorProto.FLOAT and _rank(v) == 1]
-    if len(g.inputs) != 3 or len(ints) != 1 or len(floats2) != 1 or len(floats1) != 1:
-        found = ", ".join(f"{v.name} (elem {_elem(v)}, rank {_rank(v)})" for v in g.inputs)
+    g = GraphIndex(model.graph)
+    inputs = list(g.inputs.values())
+    ints = [v for v in inputs if _elem(v) == TensorProto.INT64 and _rank(v) == 2]
+    floats2 = [v for v in inputs if _elem(v) == TensorProto.FLOAT and _rank(v) == 2]
+    floats1 = [v for v in inputs if _elem(v) == TensorProto.FLOAT and _rank(v) == 1]
+    if len(inputs) != 3 or len(ints) != 1 or len(floats2) != 1 or len(floats1) != 1:
+        found = ", ".join(f"{v.name} (elem {_elem(v)}, rank {_rank(v)})" for v in inputs)
         raise KokoroImportError(f"unexpected inputs [{found}]; {_NEEDS}")
     if len(g.outputs) != 1 or _elem(g.outputs[0]) != TensorProto.FLOAT:
         raise KokoroImportError(f"expected one float32 output, found {len(g.outputs)}; {_NEEDS}")
@@ -163,7 +116,7 @@ def find_cut(model: Any) -> KokoroCut:
     cut = KokoroCut(ints[0].name, floats2[0].name, floats1[0].name, g.outputs[0].name, durations, alignment,
                     tuple(products))
     # the rest of the graph must read the frames only through the two products
-    _, reached = g.ancestors([cut.audio], stop=[p[1] for p in products])
+    reached = g.inputs_reached([cut.audio], stop=[p[1] for p in products])
     if reached - {cut.style}:
         raise KokoroImportError(f"the frame-level part also reads {sorted(reached - {cut.style})} besides the "
                                 f"expanded features and the style; {_NEEDS}")

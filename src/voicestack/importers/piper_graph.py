@@ -4,8 +4,6 @@ found in it from its structure (ops and topology), never its node names.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import numpy.typing as npt
 
 from voicestack.errors import VoicestackError
+from voicestack.onnxtools import GraphIndex
 
 # What a Piper VITS graph needs, quoted in every refusal.
 _NEEDS = (
@@ -43,50 +42,8 @@ class PiperImportError(VoicestackError, ValueError):
 # --------------------------------------------------------------------------- graph index
 
 
-class _Graph:
-    """Producer/consumer index over one ONNX graph (read-only helper)."""
-
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
-        self.nodes = list(graph.node)
-        self.producer: dict[str, int] = {}
-        self.consumers: dict[str, list[int]] = {}
-        for i, node in enumerate(self.nodes):
-            for out in node.output:
-                if out:
-                    self.producer[out] = i
-            for inp in node.input:
-                if inp:
-                    self.consumers.setdefault(inp, []).append(i)
-        self.initializers = {t.name: t for t in graph.initializer}
-        self.inputs = {v.name: v for v in graph.input if v.name not in self.initializers}
-
-    def node_of(self, tensor: str) -> Any | None:
-        i = self.producer.get(tensor)
-        return None if i is None else self.nodes[i]
-
-    def ancestors(self, tensors: Iterable[str], stop: Iterable[str] = ()) -> set[int]:
-        """Indices of the nodes that (transitively) produce `tensors`, not crossing `stop`."""
-        stop_set = set(stop)
-        seen: set[int] = set()
-        todo = deque(t for t in tensors if t not in stop_set)
-        while todo:
-            i = self.producer.get(todo.popleft())
-            if i is None or i in seen:
-                continue
-            seen.add(i)
-            todo.extend(t for t in self.nodes[i].input if t and t not in stop_set)
-        return seen
-
-    def descendants(self, tensors: Iterable[str]) -> set[int]:
-        seen: set[int] = set()
-        todo = deque(tensors)
-        while todo:
-            for i in self.consumers.get(todo.popleft(), ()):
-                if i not in seen:
-                    seen.add(i)
-                    todo.extend(t for t in self.nodes[i].output if t)
-        return seen
+class _Graph(GraphIndex):
+    """The graph index, with the tracing the Piper cut points need."""
 
     def trace_origin(self, tensor: str) -> tuple[str, Any | None]:
         """Follow `tensor` back through data-movement ops; return (tensor, its producer)."""
