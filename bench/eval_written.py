@@ -44,7 +44,7 @@ def edit_distance(a: list[str], b: list[str]) -> int:
     return distance(a, b)
 
 
-_NUMBER = re.compile(r"[+]?\d[\d.,]*")
+_NUMBER = re.compile(r"[+]?\.?\d[\d.,]*")
 
 
 def canonical(normalised: str) -> str:
@@ -60,7 +60,7 @@ def canonical(normalised: str) -> str:
         if word == "dot":
             continue
         if _NUMBER.fullmatch(word):  # "+4.930", "5550132748": a digit string, however punctuated
-            word = re.sub(r"\D", "", word)
+            word = re.sub(r"\D", "", ("0" + word) if word.startswith(".") else word)  # ".5" is "0.5"
         elif word == "one" and any(_NUMBER.fullmatch(w) for w in words[max(0, k - 1): k + 2] if w != "one"):
             word = "1"  # the normaliser keeps a lone "one" as a word, even among digits
         single = len(word) == 1 and word.isalpha()
