@@ -14,7 +14,7 @@ index % 20 == 0, never trained on) it runs the addon's ``encoder.onnx`` and
 With ``--log`` it also draws the loss curves of ``recipes/train_fastspeech.py`` as SVG.
 
     python recipes/eval_fastspeech.py --addon src/voicestack/addons_data/joe-mel \
-        --test /work/data/fastspeech/joe-test/test --log /work/data/fastspeech/log.jsonl --svg docs/figures/joe-mel-loss.svg
+        --test data/fastspeech/joe-test/test --log data/fastspeech/log.jsonl --svg docs/figures/joe-mel-loss.svg
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def svg_curves(log: Path, out: Path, test_curve: list[tuple[int, float]] | None 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--addon", type=Path, required=True)
-    ap.add_argument("--test", type=Path, default=Path("/work/data/fastspeech/joe-test/test"))
+    ap.add_argument("--test", type=Path, default=Path("data/fastspeech/joe-test/test"))
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--svg", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)

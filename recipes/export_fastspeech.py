@@ -13,7 +13,7 @@ Two ONNX networks with the framework's duration-model contracts:
 Both are checked with onnxruntime against PyTorch before the addon is written; the
 addon is written atomically and must validate (``read_manifest``).
 
-    python recipes/export_fastspeech.py --ckpt /work/data/fastspeech/ckpt.pt \
+    python recipes/export_fastspeech.py --ckpt data/fastspeech/ckpt.pt \
         --out src/voicestack/addons_data/joe-mel --vocoder joe-vocoder
 """
 
@@ -33,7 +33,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_fastspeech import RECEPTIVE_HALF, FastSpeech, param_count
 
-MEL_META = Path("/work/data/mel/meta.json")
+MEL_META = Path("data/mel/meta.json")
 DECODER_SCHEDULE = {"first_window": 16, "max_window": 512, "growth": 4.0, "context": 32}
 
 
@@ -187,7 +187,7 @@ def manifest(channels: int, vocoder: str, frontend: dict, mel: dict, inference: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ckpt", type=Path, default=Path("/work/data/fastspeech/ckpt.pt"))
+    ap.add_argument("--ckpt", type=Path, default=Path("data/fastspeech/ckpt.pt"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--vocoder", default="joe-vocoder", help="default stack's vocoder addon, or griffin-lim")
     ap.add_argument("--mel-meta", type=Path, default=MEL_META)

@@ -22,7 +22,7 @@ Split: line index (0-based, in the file) % 20 == 0 is TEST, everything else TRAI
 Randomness: noise_scale 0.667, noise_w 0.8, length_scale 1.0 (joe's defaults), request
 seed = the line's index, so every utterance is reproducible on its own.
 
-    nice -n 10 python recipes/make_mel_data.py --split train --out /work/data/mel
+    nice -n 10 python recipes/make_mel_data.py --split train --out data/mel
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def add_priors(out: Path, speaker: JoeSpeaker, params: dict[str, float]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--texts", type=Path, default=DEFAULT_TEXTS)
-    ap.add_argument("--out", type=Path, default=Path("/work/data/mel"))
+    ap.add_argument("--out", type=Path, default=Path("data/mel"))
     ap.add_argument("--split", choices=("train", "test"), default="train")
     ap.add_argument("--limit", type=int, default=None, help="at most this many lines of the split")
     ap.add_argument("--lines-per-shard", type=int, default=50)

@@ -32,7 +32,7 @@ over the wall-time budget down to 5% of ``--lr`` (AdamW, batch 16, gradient clip
 recipe while training runs are picked up every ``--reload`` steps. Progress and losses go
 to ``WORK/log.jsonl`` (one JSON object per report) and stdout.
 
-    nice -n 5 python recipes/train_fastspeech.py --data /work/data/mel --work /work/data/fastspeech --minutes 60
+    nice -n 5 python recipes/train_fastspeech.py --data data/mel --work data/fastspeech --minutes 60
 """
 
 from __future__ import annotations
@@ -317,8 +317,8 @@ def save(path: Path, state: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/data/mel"))
-    ap.add_argument("--work", type=Path, default=Path("/work/data/fastspeech"))
+    ap.add_argument("--data", type=Path, default=Path("data/mel"))
+    ap.add_argument("--work", type=Path, default=Path("data/fastspeech"))
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget, counted across restarts")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=16)

@@ -16,7 +16,7 @@ joe's frozen HiFi-GAN and fits joe's audio itself: multi-resolution STFT loss, t
 of the output against the input mel, a little of the z loss; ``--ft-grow`` adds blocks.
 The shipped network, one core each step (docs/mel.md has the figures):
 
-    W=/work/data; T="python recipes/train_mel2z.py --data $W/mel --hifigan $W/mel2z/hifigan.onnx"
+    W=data; T="python recipes/train_mel2z.py --data $W/mel --hifigan $W/mel2z/hifigan.onnx"
     nice -n 10 $T --work $W/mel2z --steps 4500 --batch 32 --frames 128               # phase 1, ~15 min
     nice -n 5 $T --finetune --work $W/mel2z_stft --ft-from $W/mel2z/ckpt.pt --ft-steps 3000 --ft-lr 1e-4
     nice -n 5 $T --finetune --work $W/mel2z_stft3 --ft-from $W/mel2z_stft/ckpt_ft.pt --ft-steps 3500 \
@@ -396,8 +396,8 @@ def export(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/data/mel"))
-    ap.add_argument("--work", type=Path, default=Path("/work/data/mel2z"))
+    ap.add_argument("--data", type=Path, default=Path("data/mel"))
+    ap.add_argument("--work", type=Path, default=Path("data/mel2z"))
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=96)

@@ -24,10 +24,10 @@ to use the context before its own attention is sharp; the attention loss still t
 attention's own weights. Adam, lr 1e-3, 200-step warm-up then cosine over the time budget
 down to 0.1 x; batches of 16 utterances of similar length; one CPU thread.
 
-    nice -n 5 python recipes/train_tacotron.py train --data /work/data/mel --work /work/data/tacotron --minutes 62 --force-att 0.5
-    python recipes/train_tacotron.py export --work /work/data/tacotron --out src/voicestack/addons_data/joe-tacotron \
+    nice -n 5 python recipes/train_tacotron.py train --data data/mel --work data/tacotron --minutes 62 --force-att 0.5
+    python recipes/train_tacotron.py export --work data/tacotron --out src/voicestack/addons_data/joe-tacotron \
         --vocoder griffin-lim --prenet-noise
-    python recipes/train_tacotron.py sample --work /work/data/tacotron   # free-running check on training lines
+    python recipes/train_tacotron.py sample --work data/tacotron   # free-running check on training lines
     python recipes/train_tacotron.py guards --n 100   # AttentionDecoder end statuses on held-out lines
 """
 
@@ -551,8 +551,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
-    t.add_argument("--data", default="/work/data/mel")
-    t.add_argument("--work", default="/work/data/tacotron")
+    t.add_argument("--data", default="data/mel")
+    t.add_argument("--work", default="data/tacotron")
     t.add_argument("--minutes", type=float, default=60.0, help="training budget (compute time, across resumes)")
     t.add_argument("--steps", type=int, default=100_000)
     t.add_argument("--batch", type=int, default=16)
@@ -562,21 +562,21 @@ def main() -> None:
     t.add_argument("--force-att", type=float, default=0.0,
                    help="share of batches run with attention forcing (context from the duration alignment)")
     e = sub.add_parser("export")
-    e.add_argument("--work", default="/work/data/tacotron")
+    e.add_argument("--work", default="data/tacotron")
     e.add_argument("--ckpt", default=None)
     e.add_argument("--out", default="src/voicestack/addons_data/joe-tacotron")
-    e.add_argument("--data", default="/work/data/mel")
+    e.add_argument("--data", default="data/mel")
     e.add_argument("--vocoder", choices=("joe-vocoder", "griffin-lim"), default="joe-vocoder")
     e.add_argument("--prenet-noise", action="store_true",
                    help="keep prenet dropout at inference, its mask drawn from the request's seeded noise")
     s = sub.add_parser("sample")
-    s.add_argument("--work", default="/work/data/tacotron")
-    s.add_argument("--data", default="/work/data/mel")
+    s.add_argument("--work", default="data/tacotron")
+    s.add_argument("--data", default="data/mel")
     s.add_argument("--ckpt", default=None)
     s.add_argument("--n", type=int, default=4)
     g = sub.add_parser("guards")
     g.add_argument("--addon", default="src/voicestack/addons_data/joe-tacotron")
-    g.add_argument("--texts", default="/work/shared/corpus/ljspeech-texts.txt")
+    g.add_argument("--texts", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ljspeech-texts.txt"))
     g.add_argument("--n", type=int, default=50)
     g.add_argument("--override", default=None, help="JSON: AttentionDecoder parameters to change")
     g.add_argument("--verbose", action="store_true")

@@ -6,7 +6,7 @@ lifecycle); :mod:`voicestack.service.app` (HTTP, OpenAI-style) and
 over it, started side by side by :mod:`voicestack.service.transports`::
 
     from voicestack.service import ServiceConfig, create_app
-    app = create_app(ServiceConfig(voices_dirs=("/srv/voices",)))   # any ASGI server
+    app = create_app(ServiceConfig(voices_dirs=("voices",)))   # any ASGI server
 """
 
 from __future__ import annotations
