@@ -14,13 +14,11 @@ from voicestack.blocks import (
     StreamableStack,
     check_sequence,
 )
-from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv
+from voicestack.components.base import COMPONENTS, BuildContext, CheckEnv, register
 from voicestack.components.network import NetworkCall, NetworkParams, check_renames, renamed_needs, renamed_outputs
 from voicestack.components.parts import PartsMixin
-from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import TensorDecl, Tensors
-
 
 # the composites of voicestack.blocks, registered as they are
 register(StreamablePipeline)
@@ -116,9 +114,15 @@ class Encoders(PartsMixin, SequenceBlockContainer):
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
         specs = encoder_specs(spec, ctx)
-        block = cls([Encoder.build(c, {}, ctx) for c in specs], spec.name or cls.type_name)
-        block.setup_parts(encoder_networks(specs, ctx), encode_limit(ctx), ctx.frontend)
+        nets = encoder_networks(specs, ctx)
+        block = cls.assemble([Encoder.build(c, {}, ctx) for c in specs], nets, spec)
+        block.setup_parts(nets, encode_limit(ctx), ctx.frontend)
         return block
+
+    @classmethod
+    def assemble(cls, blocks: list[SequenceBlock], nets: list[Any], spec: BlockSpec) -> Any:
+        """The container over its encoder blocks (the static variants build these too)."""
+        return cls(blocks, spec.name or cls.type_name)
 
 
 @dataclass(frozen=True)
@@ -149,9 +153,12 @@ class ParallelEncoders(PartsMixin, ParallelSequenceBlockContainer):
     @classmethod
     def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
         specs = encoder_specs(spec, ctx)
-        blocks = [Encoder.build(c, {}, ctx) for c in specs]
         nets = encoder_networks(specs, ctx)
-        needs = [frozenset(renamed_needs(net, {})) for net in nets]
-        block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
+        block = cls.assemble([Encoder.build(c, {}, ctx) for c in specs], nets, spec)
         block.setup_parts(nets, encode_limit(ctx), ctx.frontend)
         return block
+
+    @classmethod
+    def assemble(cls, blocks: list[SequenceBlock], nets: list[Any], spec: BlockSpec) -> Any:
+        needs = [frozenset(renamed_needs(net, {})) for net in nets]
+        return cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)

@@ -117,8 +117,10 @@ class Decoder(StreamableBlock):
         return window_schedule(p.first_window, p.max_window, p.growth, request.state.setdefault(self.name, {}),
                                request)
 
-    def run_window(self, frames: np.ndarray, request: Request) -> np.ndarray:
-        out = self.call({self.input_name: frames}, request, self.name)
+    def run_window(self, frames: np.ndarray, request: Request, tensors: Tensors | None = None) -> np.ndarray:
+        """The network over one window of frames; its other inputs (a style vector, say)
+        come from the piece's sequence tensors."""
+        out = self.call({**(tensors or {}), self.input_name: frames}, request, self.name)
         return out[self.output_name]
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
@@ -132,7 +134,7 @@ class Decoder(StreamableBlock):
                 return
             end = min(pos + window, buf.end)
             lo, hi = max(0, pos - ctx), min(buf.end, end + ctx)
-            y = self.run_window(buf.slice(lo, hi), request)
+            y = self.run_window(buf.slice(lo, hi), request, tensors)
             r = self.ratio
             yield {self.output_name: y[..., (pos - lo) * r : (end - lo) * r]}
             pos = end

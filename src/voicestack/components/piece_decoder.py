@@ -18,7 +18,7 @@ import numpy as np
 
 from voicestack.blocks import Request, Stream
 from voicestack.components.base import BuildContext, register
-from voicestack.components.decoders import Decoder, DecoderParams, FrameBuffer
+from voicestack.components.decoders import Decoder, DecoderParams
 from voicestack.spec import BlockSpec
 from voicestack.tensors import Tensors
 
@@ -36,25 +36,11 @@ class PieceDecoderParams(DecoderParams):
 
 @register
 class PieceDecoder(Decoder):
+    """A Decoder whose window is, by default, the whole piece (for networks whose frames
+    depend on the whole piece); its other inputs come from the piece's tensors."""
+
     type_name = "PieceDecoder"
     Params = PieceDecoderParams
-
-    def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
-        assert source is not None
-        ctx = self.params.context
-        buf = FrameBuffer(source, self.input_name)
-        pos = 0
-        for window in self.windows(request):
-            buf.fill_to(pos + window + ctx + 1)  # +1: know whether more follows
-            if buf.exhausted and pos >= buf.end:
-                return
-            end = min(pos + window, buf.end)
-            lo, hi = max(0, pos - ctx), min(buf.end, end + ctx)
-            out = self.call({**tensors, self.input_name: np.ascontiguousarray(buf.slice(lo, hi))}, request, self.name)
-            y, r = out[self.output_name], self.ratio
-            yield {self.output_name: y[..., (pos - lo) * r : (end - lo) * r]}
-            pos = end
-            buf.drop_before(pos - ctx)
 
 
 @dataclass(frozen=True)
@@ -84,7 +70,7 @@ class StaticPieceDecoder(PieceDecoder):
     with_profile = staticmethod(_piece_decoder_with_profile)
 
     def generate(self, source: Stream | None, tensors: Tensors, request: Request) -> Stream:
-        from voicestack.components.static import stats
+        from voicestack.components.static import count_call, padded_to, stats
 
         assert source is not None
         frames = np.concatenate([chunk[self.input_name] for chunk in source], axis=-1)
@@ -96,13 +82,9 @@ class StaticPieceDecoder(PieceDecoder):
             size = next((s for s in sizes if s >= total - pos), sizes[-1])
             part = frames[..., pos: pos + size]
             n = part.shape[-1]
-            if n < size:
-                part = np.concatenate([part, np.repeat(part[..., -1:], size - n, axis=-1)], axis=-1)
-            out = self.call({**tensors, self.input_name: np.ascontiguousarray(part)}, request, self.name)
-            counters["frames"] += size
-            counters["frames_padding"] += size - n
-            counters["decoder_calls"] += 1
-            yield {self.output_name: out[self.output_name][..., : n * r]}
+            y = self.run_window(np.ascontiguousarray(padded_to(part, size)), request, tensors)
+            count_call(counters, size, size - n)
+            yield {self.output_name: y[..., : n * r]}
             pos += n
 
     @classmethod

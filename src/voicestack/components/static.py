@@ -208,18 +208,13 @@ class StaticDecoder(Decoder):
                 lo = max(0, end - size)
                 frames = buf.slice(lo, end)
                 pad = size - frames.shape[-1]
-                if pad:
-                    frames = np.concatenate([frames, np.repeat(frames[..., -1:], pad, axis=-1)], axis=-1)
-                y = self.run_window(frames, request)
-                counters["frames"] += size
-                counters["frames_padding"] += pad
-                counters["decoder_calls"] += 1
+                y = self.run_window(padded_to(frames, size), request, tensors)
+                count_call(counters, size, pad)
                 yield {self.output_name: y[..., (pos - lo) * r: (end - lo) * r]}
                 return
             end = hi - ctx
-            y = self.run_window(buf.slice(lo, hi), request)
-            counters["frames"] += size
-            counters["decoder_calls"] += 1
+            y = self.run_window(buf.slice(lo, hi), request, tensors)
+            count_call(counters, size, 0)
             yield {self.output_name: y[..., (pos - lo) * r: (end - lo) * r]}
             pos = end
             buf.drop_before(max(0, pos - largest))
@@ -245,6 +240,19 @@ class StaticDecoder(Decoder):
         return {**super().describe(), "windows": list(self.params.windows), "context": self.params.context}
 
 
+def padded_to(frames: np.ndarray, size: int) -> np.ndarray:
+    """``frames`` made ``size`` long by repeating the last one (the extra output is cut off)."""
+    pad = size - frames.shape[-1]
+    return np.concatenate([frames, np.repeat(frames[..., -1:], pad, axis=-1)], axis=-1) if pad > 0 else frames
+
+
+def count_call(counters: dict[str, int], size: int, pad: int) -> None:
+    """One decoder call of ``size`` frames, ``pad`` of them padding."""
+    counters["frames"] += size
+    counters["frames_padding"] += pad
+    counters["decoder_calls"] += 1
+
+
 def windowed_static(cls: Any, spec: BlockSpec, ctx: BuildContext, sizes: Iterable[int]) -> Any:
     """A decoder block of ``cls`` over static copies of its network, one per window size
     of the streamed input's length."""
@@ -257,4 +265,4 @@ def windowed_static(cls: Any, spec: BlockSpec, ctx: BuildContext, sizes: Iterabl
     return cls(p, call, input_name, output_name, spec.name or p.network)
 
 
-__all__ = ["StaticDecoder", "StaticNetworkCall", "guards", "stats", "windowed_static"]
+__all__ = ["StaticDecoder", "StaticNetworkCall", "count_call", "guards", "padded_to", "stats", "windowed_static"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voicestack.addon import NetworkDecl
-from voicestack.blocks import ParallelSequenceBlockContainer, Request, SequenceBlock, SequenceBlockContainer
+from voicestack.blocks import Request, SequenceBlock
 from voicestack.components.base import BuildContext, CheckEnv, register
 from voicestack.components.containers import (
     Encoder,
@@ -28,7 +28,6 @@ from voicestack.components.containers import (
     encode_limit,
     encoder_specs,
 )
-from voicestack.components.network import renamed_needs
 from voicestack.components.parts import PartsMixin, stats
 from voicestack.components.static import IDS, LENGTHS, NOISE_PREFIX, StaticNetworkCall
 from voicestack.profiles import DEFAULT_BUCKETS, MIN_BUCKET
@@ -180,6 +179,13 @@ class _StaticEncodersComponent(StaticEncodersMixin):
     def check(cls, spec: BlockSpec, env: CheckEnv) -> dict[str, TensorDecl]:
         return _check_static_encoders(spec, env)
 
+    @classmethod
+    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
+        blocks, nets, sizes = _static_children(spec, ctx)
+        block = cls.assemble(blocks, nets, spec)  # type: ignore[attr-defined]
+        block.setup(nets, sizes, ctx.frontend)
+        return block  # type: ignore[no-any-return]
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "buckets": list(self.buckets)}  # type: ignore[misc]
 
@@ -191,17 +197,6 @@ class StaticEncoders(_StaticEncodersComponent, Encoders):
     type_name = "StaticEncoders"
     Params = StaticEncodersParams
 
-    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
-        return SequenceBlockContainer.process(self, tensors, request)
-
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
-        blocks, nets, sizes = _static_children(spec, ctx)
-        block = cls(blocks, spec.name or cls.type_name)
-        block.setup(nets, sizes, ctx.frontend)
-        return block
-
-
 
 @register
 class StaticParallelEncoders(_StaticEncodersComponent, ParallelEncoders):
@@ -209,20 +204,6 @@ class StaticParallelEncoders(_StaticEncodersComponent, ParallelEncoders):
 
     type_name = "StaticParallelEncoders"
     Params = StaticParallelEncodersParams
-
-    def run_children(self, tensors: Tensors, request: Request) -> Tensors:
-        return ParallelSequenceBlockContainer.process(self, tensors, request)
-
-    @classmethod
-    def build(cls, spec: BlockSpec, children: dict[str, Any], ctx: BuildContext) -> SequenceBlock:
-        blocks, nets, sizes = _static_children(spec, ctx)
-        needs = [frozenset(renamed_needs(net, {})) for net in nets]
-        block = cls(blocks, needs, spec.params.max_workers, spec.name or cls.type_name)
-        block.setup(nets, sizes, ctx.frontend)
-        return block
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "buckets": list(self.buckets)}
 
 
 __all__ = ["StaticEncoders", "StaticParallelEncoders", "covering", "id_input", "lengths_input"]
