@@ -81,6 +81,7 @@ class Request:
     # decoder's next window covers at most this many times its first window; None: no limit
     window_limit: float | None = None
     part: str = ""  # while a piece is encoded in parts, which one ("#k"): it keys the part's noise
+    word_timings: bool = True  # work out word and phoneme timings (False: the caller never reads them)
     # the current piece's symbol -> frame alignment, recorded by the aligning block (None: nobody asked)
     alignment: Alignment | None = None
 

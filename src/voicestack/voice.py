@@ -211,7 +211,7 @@ class Voice:
             req.piece = number
             req.events.extend(piece.events)
             if sub is not None:
-                yield from self._pulled(speaker, dict(piece.tensors), piece.words, piece.phones, req, sub, number, said)
+                yield from self._pulled(speaker, dict(piece.tensors), piece.spans, req, sub, number, said)
                 continue
             mark = len(req.events)
             failed: dict[str, Any] | None = None
@@ -221,7 +221,7 @@ class Voice:
                 failed = _failure(req.events[mark:]) if self.fallback is not None else None
                 return None if failed is None else int(failed["resume"])
 
-            yield from self._pulled(self, dict(piece.tensors), piece.words, piece.phones, req, req, number, said,
+            yield from self._pulled(self, dict(piece.tensors), piece.spans, req, req, number, said,
                                     failure_at)
             if failed is None:
                 continue
@@ -238,14 +238,17 @@ class Voice:
                 shift = len(rest) - (n - at) - at  # a span's index in `rest`
                 tensors = {self.frontend.ids_tensor: np.asarray([rest], np.int64),
                            self.frontend.lengths_tensor: np.asarray([len(rest)], np.int64)}
-                yield from self._pulled(speaker, tensors, _shifted(piece.words, at, shift),
-                                        _shifted(piece.phones, at, shift), req, sub, number, said)
+                def rest_spans(spans: Any = piece.spans, at: int = at, shift: int = shift) -> Any:
+                    words, phones = spans()
+                    return _shifted(words, at, shift), _shifted(phones, at, shift)
+
+                yield from self._pulled(speaker, tensors, rest_spans, req, sub, number, said)
         if pieces == 0:
             raise RequestError("text", "nothing to speak: the text has no words this voice can read")
         if said.late[0] or said.late[1]:  # timings of the last piece's end that no audio followed
             yield AudioChunk(np.zeros(0, np.float32), self.sample_rate, *said.late)
 
-    def _pulled(self, voice: Voice, tensors: dict[str, np.ndarray], words: Any, phones: Any, req: Request,
+    def _pulled(self, voice: Voice, tensors: dict[str, np.ndarray], spans: Any, req: Request,
                 sub: Request, number: int, said: _Said, failure_at: Any = None) -> Iterator[AudioChunk]:
         """``voice`` speaks one piece under ``sub``, which follows ``req``'s pacing; the
         words and phonemes that start in each chunk ride with it. ``failure_at()``, asked
@@ -253,7 +256,8 @@ class Voice:
         the fallback's to say)."""
         sub.piece = number
         clock = None
-        if voice.timed and (words or phones):
+        words, phones = spans() if voice.timed and req.word_timings else ((), ())
+        if words or phones:
             sub.alignment = Alignment()
             clock = PieceClock(words, phones, sub.alignment, voice.frame_ratio, said.emitted, self.sample_rate)
         stream = voice.root.stream(None, tensors, sub)
@@ -283,6 +287,7 @@ class Voice:
         assert self.fallback is not None
         overrides = {k: v for k, v in req.params.items() if self.defaults.get(k) != v and k in self.fallback.defaults}
         sub = Request(params={**self.fallback.defaults, **overrides}, seed=req.seed, cancel=req.cancel,
+                      word_timings=req.word_timings,
                       timings=req.timings, calls=req.calls, events=req.events, observer=req.observer)
         return sub
 

@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         enc = encoder(target.fmt, voice.sample_rate)
         req = voice.request(length_scale=args.length_scale, noise_scale=args.noise_scale,
                             noise_w=args.noise_w, seed=args.seed, speaker=args.speaker)
+        req.word_timings = words is not None  # matching words to phonemes only when --words asks for it
         chunks = voice.stream(text, request=req, ssml=ssml)
         if words is not None:
             chunks = _with_words(chunks, words)

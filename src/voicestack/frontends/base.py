@@ -18,7 +18,7 @@ The front-end owns where a piece may be cut: static-shape encoders ask it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,6 +57,14 @@ class Piece:
     events: tuple[dict[str, Any], ...] = ()  # reported once to the listener (e.g. text it could not read)
     words: tuple[Span, ...] = ()  # the words that start in this piece (for word timings)
     phones: tuple[Span, ...] = ()  # the phonemes that start in this piece
+    # (words, phones) worked out only when asked for: matching written words to phonemes
+    # costs more than phonemising, and most callers never read the timings
+    label: Callable[[], tuple[tuple[Span, ...], tuple[Span, ...]]] | None = field(
+        default=None, compare=False, repr=False)
+
+    def spans(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+        """The words and phonemes that start in this piece."""
+        return self.label() if self.label is not None else (self.words, self.phones)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,11 @@ class Phonemes:
     phonemes: str
     events: tuple[dict[str, Any], ...] = ()
     words: tuple[tuple[str, int, int], ...] = ()  # each written word and the [start, end) of phonemes it is read as
+    label: Callable[[], tuple[tuple[str, int, int], ...]] | None = field(default=None, compare=False, repr=False)
+
+    def written_words(self) -> tuple[tuple[str, int, int], ...]:
+        """``words``, worked out on first use when the phonemizer left it to ``label``."""
+        return self.label() if self.label is not None else self.words
 
 
 def unreadable_event(runs: Sequence[Any]) -> dict[str, Any]:
@@ -182,11 +195,11 @@ register_frontend = FRONTENDS.register
 
 def id_piece(ids: Sequence[int], text: str = "", sentence_end: bool = True, phonemes: str = "",
              events: tuple[dict[str, Any], ...] = (), words: tuple[Span, ...] = (),
-             phones: tuple[Span, ...] = ()) -> Piece:
+             phones: tuple[Span, ...] = (), label: Any = None) -> Piece:
     """The usual piece: ``input`` [1, T] and ``input_lengths`` [1], int64."""
     return Piece({"input": np.asarray([list(ids)], dtype=np.int64),
                   "input_lengths": np.asarray([len(ids)], dtype=np.int64)}, text, sentence_end, phonemes, events,
-                 words, phones)
+                 words, phones, label)
 
 
 def separator_cuts(ids: Sequence[int], word: frozenset[int], phrase: frozenset[int],

@@ -12,6 +12,7 @@ short form Piper addons use; it builds the same stages.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,8 +121,10 @@ class Espeak(Phonemizer):
         events = (unreadable_event(dropped),) if dropped else ()
         for source, phonemes in self.inner._phonemize(prepared):
             if phonemes:
-                words = label_phoneme_words([w for w, _, _ in text_words(source)], phonemes, self.isolated)
-                yield Phonemes(source.strip(), phonemes, events, tuple(words))
+                def label(source: str = source, phonemes: str = phonemes) -> tuple[tuple[str, int, int], ...]:
+                    return tuple(label_phoneme_words([w for w, _, _ in text_words(source)], phonemes, self.isolated))
+
+                yield Phonemes(source.strip(), phonemes, events, label=functools.cache(label))
                 events = ()
 
     def isolated(self, words: Sequence[str]) -> list[str]:
@@ -266,10 +269,11 @@ class PhonemesFrontEnd(FrontEnd):
             if not sentence.phonemes or not encoded:
                 continue
             parts = list(ids.split(encoded, self.params.max_piece))
-            words, phones = self.spans(ids, sentence, encoded, parts)
+            spans = functools.cache(lambda ids=ids, s=sentence, e=encoded, p=parts: self.spans(ids, s, e, p))
             for k, part in enumerate(parts):
                 yield id_piece(part, sentence.text, k == len(parts) - 1, sentence.phonemes,
-                               sentence.events if k == 0 else (), words[k], phones[k])
+                               sentence.events if k == 0 else (),
+                               label=lambda k=k, spans=spans: (spans()[0][k], spans()[1][k]))
 
     @staticmethod
     def spans(ids: IdMap, sentence: Phonemes, encoded: list[int],
@@ -280,7 +284,7 @@ class PhonemesFrontEnd(FrontEnd):
         layout = ids.positions(sentence.phonemes)
         if layout is None:
             return [()] * len(parts), [()] * len(parts)
-        words, phones = phoneme_spans(sentence.phonemes, *layout, sentence.words)
+        words, phones = phoneme_spans(sentence.phonemes, *layout, sentence.written_words())
         return part_spans(encoded, parts, words), part_spans(encoded, parts, phones)
 
     def cut_points(self, ids: Sequence[int]) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -213,7 +214,7 @@ async def captioned_speech(request: HttpRequest) -> Response:
     gone = asyncio.ensure_future(wait_disconnect(request.receive))
     synthesis: Synthesis | None = None
     try:
-        synthesis = await service.start(sp.params, sp.input, arrived, "http", gone)
+        synthesis = await service.start(replace(sp.params, words=True), sp.input, arrived, "http", gone)
         first = await synthesis.first(gone)
         headers["X-Sample-Rate"] = str(synthesis.sample_rate)
         return CaptionedResponse(synthesis, first, bool(raw.get("phonemes")), headers, gone, cfg.write_stall_seconds)

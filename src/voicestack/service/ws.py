@@ -222,7 +222,7 @@ class Conversation:
             text, arrived, *ssml = item
             assert self.params is not None
             budget = self.service.budget(self.audio_seconds, self.compute_seconds)
-            params = dataclasses.replace(self.params.with_seed_offset(index), ssml=bool(ssml))
+            params = dataclasses.replace(self.params.with_seed_offset(index), ssml=bool(ssml), words=self.words)
             try:
                 synthesis = await self.service.start(params, text, arrived, "ws", budget=budget)
             except ServiceError as err:

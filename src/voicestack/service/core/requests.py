@@ -94,6 +94,7 @@ class SynthesisParams:
     noise_w: float | None = None
     speaker: str | None = None  # a speaker of ``voice`` (None: as ``voice`` names it, else its default)
     ssml: bool | None = None  # the input is SSML (None: when it starts with <speak)
+    words: bool = False  # work out word timings (the captioned endpoint, WebSocket word events)
 
     def overrides(self, default_length_scale: float | None) -> dict[str, Any]:
         length_scale = None

@@ -268,6 +268,7 @@ class Service:
             voice = lease.voice
             try:
                 req = voice.request(speaker=params.speaker, **params.overrides(voice.defaults.get("length_scale")))
+                req.word_timings = params.words
             except RequestError as err:
                 raise request_error(err) from None
             name = params.voice
