@@ -6,7 +6,9 @@ transcribes the same audio with faster-whisper (Whisper tiny.en, offline, greedy
 and dropping punctuation, in order) and prints, per voice, the median and 90th
 percentile of |start difference| over the matched words. As a check that needs no
 recogniser, it also prints how far the audio's own energy onsets after pauses (>= 100 ms
-below 3% of the utterance's peak level, in 5 ms frames) are from the nearest word start.
+below 3% of the utterance's peak level, in 5 ms frames) are from the nearest word start,
+and the signed differences from Whisper split by the word's first sound (a vowel, a stop,
+another consonant): where the two disagree, and whether the audio sides with either.
 
     python bench/eval_word_timings.py                      # joe, 63 sentences
     python bench/eval_word_timings.py --voices joe joe-mel joe-tacotron --limit 20
@@ -28,6 +30,8 @@ import voicestack
 from voicestack.evaluate import WHISPER_RATE, Transcriber, read_texts, resample
 
 _TOKEN = re.compile(r"[^a-z0-9']+")
+_VOWELS = frozenset("aeiouæɐɑɒɔəɚɛɜɪʊʌᵻ")
+_STOPS = frozenset("pbtdkgɡʔ")
 
 
 def token(word: str) -> str:
@@ -40,6 +44,17 @@ def whisper_words(transcriber: Transcriber, audio: np.ndarray, rate: int) -> lis
                                                condition_on_previous_text=False, vad_filter=False,
                                                word_timestamps=True)
     return [(token(w.word), float(w.start)) for s in segments for w in (s.words or []) if token(w.word)]
+
+
+def first_sounds(words: list, phonemes: list) -> list[str]:
+    """Each word's first sound: 'vowel', 'stop' or 'consonant' (its first phoneme that
+    starts at or after the previous word's end and lasts to the word's start)."""
+    out, prev = [], 0.0
+    for w in words:
+        first = next((p.text for p in phonemes if p.start >= prev - 1e-9 and p.end >= w.start - 1e-9), "")
+        out.append("vowel" if first in _VOWELS else "stop" if first in _STOPS else "consonant")
+        prev = w.end
+    return out
 
 
 def pause_onsets(audio: np.ndarray, rate: int, frame: float = 0.005, pause: float = 0.1) -> list[float]:
@@ -75,28 +90,36 @@ def main() -> int:
     for name in args.voices:
         voice = voicestack.load_voice(name)
         diffs: list[float] = []
+        kinds: list[str] = []
         onset_diffs: list[float] = []
         ours_total = 0
         for text in texts:
             chunks = list(voice.stream(text, seed=args.seed))
             audio = np.concatenate([c.audio for c in chunks])
-            ours = [(token(w.text), w.start) for c in chunks for w in c.words if token(w.text)]
+            timed = [w for c in chunks for w in c.words]
+            sounds = first_sounds(timed, [p for c in chunks for p in c.phonemes])
+            ours = [(token(w.text), w.start, k) for w, k in zip(timed, sounds, strict=True) if token(w.text)]
             ours_total += len(ours)
             for onset in pause_onsets(audio, voice.sample_rate):
-                onset_diffs.append(min(abs(onset - start) for _, start in ours))
+                onset_diffs.append(min((onset - start for _, start, _ in ours), key=abs))
             theirs = whisper_words(transcriber, audio, voice.sample_rate)
-            matcher = difflib.SequenceMatcher(None, [w for w, _ in ours], [w for w, _ in theirs], autojunk=False)
+            matcher = difflib.SequenceMatcher(None, [w for w, _, _ in ours], [w for w, _ in theirs], autojunk=False)
             for block in matcher.get_matching_blocks():
                 for k in range(block.size):
                     diffs.append(ours[block.a + k][1] - theirs[block.b + k][1])
+                    kinds.append(ours[block.a + k][2])
         signed = np.asarray(diffs) * 1000.0
         d = np.abs(signed)
         print(f"{name}: {d.size} of {ours_total} words matched; |start difference| median {np.median(d):.0f} ms, "
               f"mean {d.mean():.0f} ms, p90 {np.percentile(d, 90):.0f} ms; signed median {np.median(signed):+.0f} ms "
               "(ours minus Whisper's)")
+        by = {k: signed[[x == k for x in kinds]] for k in ("vowel", "stop", "consonant")}
+        print(f"{name}: signed median by first sound: " + ", ".join(
+            f"{k} {np.median(v):+.0f} ms ({v.size})" for k, v in by.items() if v.size))
         o = np.asarray(onset_diffs) * 1000.0
-        print(f"{name}: {o.size} energy onsets after pauses; |onset - nearest word start| median {np.median(o):.0f} ms, "
-              f"p90 {np.percentile(o, 90):.0f} ms")
+        print(f"{name}: {o.size} energy onsets after pauses; |onset - nearest word start| median "
+              f"{np.median(np.abs(o)):.0f} ms, p90 {np.percentile(np.abs(o), 90):.0f} ms; signed median "
+              f"{np.median(o):+.0f} ms (onset minus word start)")
     return 0
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 import voicestack
 from voicestack.frontends.base import Span
-from voicestack.frontends.words import label_phoneme_words, part_spans
+from voicestack.frontends.words import STOPS, label_phoneme_words, part_spans, phoneme_spans
 
 TEXT = "hello big world, again. next one"
 
@@ -49,6 +50,54 @@ def test_duration_model_words_are_its_durations_exactly(tiny_duration):
     # phonemes: one per letter, in order, inside the audio
     letters = [p.text for c in chunks for p in c.phonemes]
     assert "".join(letters) == "".join(ch for ch in TEXT if ch.isalpha() or ch in ",.")
+
+
+# every IPA symbol espeak gives for English, folded into the tiny network's 33 ids
+_IPA = "abdefhijklmnoprstuvwxzæçðŋɐɑɒɔəɚɛɜɡɪɬɹɾʃʊʌʒʔʲθᵻ\u0329ːˈˌ ,.!?;:"
+_PIPER_MAP = {"_": [0], "^": [1], "$": [2], **{ch: [3 + k % 30] for k, ch in enumerate(_IPA)}}
+
+
+def test_duration_model_word_is_heard_from_its_first_sound_a_stop_from_its_release(addon_copy):
+    # Piper's layout, ^ _ (phoneme _)* $: phoneme k of the sentence is id 2 + 2k. A word
+    # starts at its first sound's frames (not at the space or the pad before it); a stop's
+    # own frames are its closure, silence, so a word that begins with one starts at the
+    # frames after them (its release); its end is its last sound's end either way
+    root = addon_copy()
+    manifest = json.loads((root / "addon.json").read_text())
+    manifest["frontend"] = {"type": "espeak", "voice": "en-us", "normalize": False, "phoneme_id_map": _PIPER_MAP}
+    (root / "addon.json").write_text(json.dumps(manifest))
+    voice = voicestack.load_voice(root)
+    text = "Big apples, take one."
+    (piece,) = list(voice.frontend.pieces(text))
+    phonemes = piece.phonemes
+    assert all(ch in _PIPER_MAP for ch in phonemes)
+    req = voice.request(seed=3)
+    encoded = voice.root.sequence_block.run(dict(piece.tensors), req)
+    counts = np.maximum(np.rint(encoded["w_ceil"].reshape(-1)), 0).astype(int)
+    frame = np.concatenate([[0], np.cumsum(counts)]) * voice.frame_ratio  # id -> its first sample
+    expected = []
+    for written, said in zip(["Big", "apples", "take", "one"], [m for m in phonemes.split(" ")], strict=True):
+        sounds = [k for k, ch in enumerate(phonemes) if ch not in "ˈˌ,.!?;: "
+                  and phonemes.index(said) <= k < phonemes.index(said) + len(said)]
+        first = sounds[0]
+        heard = 2 + 2 * first + (1 if phonemes[first] in STOPS else 0)
+        expected.append((written, int(frame[heard]), int(frame[2 + 2 * sounds[-1] + 1])))
+    assert [phonemes[k] in STOPS for k in [phonemes.index(m) for m in phonemes.split(" ")]] == [True, False, True, False]
+    said = voice.synthesize(text, seed=3)
+    got = [(w.text, round(w.start * 16000), round(w.end * 16000)) for w in said.words]
+    assert got == expected
+    # the phonemes keep their own frames: a stop's timing is its closure, where its word is not yet heard
+    stops = [p for p in said.phonemes if p.text in STOPS]
+    assert round(stops[0].end * 16000) == got[0][1]
+
+
+def test_a_word_starts_at_its_first_sound_not_a_stress_mark_and_a_stop_at_its_release():
+    phonemes = "bˈɪɡ ˈæpəl"
+    positions = [2 + 2 * k for k in range(len(phonemes))]  # Piper's ids: one id a symbol, a pad after each
+    words, phones = phoneme_spans(phonemes, positions, [1] * len(phonemes), [("big", 0, 4), ("apple", 5, 10)])
+    # big: b is id 2, its release the pad after it (id 3); apple: æ (id 14), not its stress mark (id 12)
+    assert words == [Span("big", 3, 9), Span("apple", 14, 21)]
+    assert [p.text for p in phones] == list("bɪɡæpəl") and phones[0] == Span("b", 2, 3)
 
 
 def test_attention_model_words_follow_its_attention():

@@ -20,6 +20,7 @@ from voicestack.frontends.base import Span
 
 WORD = re.compile(r"\w+(?:['\u2019\-.]\w+)*")
 _STRESS = str.maketrans("", "", "ˈˌ.,;:!?-'\"ʲ")
+STOPS = frozenset("pbtdkgɡʔ")  # closed, hence silent, until released
 MAX_GROUP = 3
 MAX_GAP = 144  # written x phoneme words of a gap matched word by word; longer gaps are shared out
 
@@ -140,12 +141,19 @@ def phoneme_spans(phonemes: str, positions: Sequence[int | None], widths: Sequen
               if p is not None and ch.translate(_STRESS).strip()]
     out = []
     for text, a, b in words:
-        # a word starts at its first sound (a stress mark before it is no sound)
-        inside = [(p, w) for ch, p, w in zip(phonemes[a:b], positions[a:b], widths[a:b], strict=True)
+        inside = [(ch, p, w) for ch, p, w in zip(phonemes[a:b], positions[a:b], widths[a:b], strict=True)
                   if p is not None and ch.translate(_STRESS).strip()]
         if inside:
-            out.append(Span(text, inside[0][0], inside[-1][0] + inside[-1][1]))
+            out.append(Span(text, heard_from(inside), inside[-1][1] + inside[-1][2]))
     return out, phones
+
+
+def heard_from(sounds: Sequence[tuple[str, int, int]]) -> int:
+    """The id a word is first heard at, from its sounds (phoneme, first id, id count): its
+    first sound (a stress mark, a space or a pad before it is none), unless that is a stop,
+    whose closure is silence: then the id after the stop's own, where its release is."""
+    first, start, width = sounds[0]
+    return start + width if first in STOPS and len(sounds) > 1 else start
 
 
 def part_spans(ids: Sequence[int], parts: Sequence[Sequence[int]], spans: Sequence[Span]) -> list[tuple[Span, ...]]:
