@@ -92,6 +92,7 @@ def main() -> int:
         diffs: list[float] = []
         kinds: list[str] = []
         onset_diffs: list[float] = []
+        onset_kinds: list[str] = []
         ours_total = 0
         for text in texts:
             chunks = list(voice.stream(text, seed=args.seed))
@@ -101,7 +102,9 @@ def main() -> int:
             ours = [(token(w.text), w.start, k) for w, k in zip(timed, sounds, strict=True) if token(w.text)]
             ours_total += len(ours)
             for onset in pause_onsets(audio, voice.sample_rate):
-                onset_diffs.append(min((onset - start for _, start, _ in ours), key=abs))
+                diff, kind = min(((onset - start, k) for _, start, k in ours), key=lambda x: abs(x[0]))
+                onset_diffs.append(diff)
+                onset_kinds.append(kind)
             theirs = whisper_words(transcriber, audio, voice.sample_rate)
             matcher = difflib.SequenceMatcher(None, [w for w, _, _ in ours], [w for w, _ in theirs], autojunk=False)
             for block in matcher.get_matching_blocks():
@@ -120,6 +123,9 @@ def main() -> int:
         print(f"{name}: {o.size} energy onsets after pauses; |onset - nearest word start| median "
               f"{np.median(np.abs(o)):.0f} ms, p90 {np.percentile(np.abs(o), 90):.0f} ms; signed median "
               f"{np.median(o):+.0f} ms (onset minus word start)")
+        by = {k: o[[x == k for x in onset_kinds]] for k in ("vowel", "stop", "consonant")}
+        print(f"{name}: onset minus word start by first sound: " + ", ".join(
+            f"{k} {np.median(v):+.0f} ms ({v.size})" for k, v in by.items() if v.size))
     return 0
 
 
