@@ -136,7 +136,8 @@ def label_phoneme_words(words: Sequence[str], phonemes: str,
 def phoneme_spans(phonemes: str, positions: Sequence[int | None], widths: Sequence[int],
                   words: Sequence[tuple[str, int, int]]) -> tuple[list[Span], list[Span]]:
     """Word and phoneme spans in a sentence's ids, from each phoneme character's first id
-    (``positions``, None: no id) and id count (``widths``)."""
+    (``positions``, None: no id) and id count (``widths``). A phoneme spans its own ids; a
+    word spans from where it is first heard (:func:`heard_from`) to its last sound's end."""
     phones = [Span(ch, p, p + w) for ch, p, w in zip(phonemes, positions, widths, strict=True)
               if p is not None and ch.translate(_STRESS).strip()]
     out = []
