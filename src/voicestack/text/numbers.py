@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["RULES", "Rule", "cardinal", "digits", "number", "ordinal", "pairs", "year"]
+__all__ = ["RULES", "Rule", "cardinal", "digits", "grouped", "number", "ordinal", "pairs", "year"]
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
 """A pattern and its replacement (as for ``Pattern.sub``)."""
@@ -64,6 +64,23 @@ def year(n: int) -> str:
 def digits(text: str) -> str:
     """Each digit of text as a word ("062" -> "zero six two"); other characters dropped."""
     return " ".join(_DIGITS[int(c)] for c in text if c.isdigit())
+
+
+def grouped(text: str) -> str:
+    """A long digit string read digit by digit in groups of three or four, the way people
+    read out account or serial numbers ("4839201847" -> "four eight three, nine two
+    zero, one eight four seven"); five digits or fewer stay one group."""
+    run = "".join(c for c in text if c.isdigit())
+    if len(run) <= 5:
+        return digits(run)
+    count = -(-len(run) // 4)  # as few groups as fit in fours, as even as can be, longer ones last
+    small, extra = divmod(len(run), count)
+    sizes = [small] * (count - extra) + [small + 1] * extra
+    out, pos = [], 0
+    for size in sizes:
+        out.append(digits(run[pos : pos + size]))
+        pos += size
+    return ", ".join(out)
 
 
 def number(text: str) -> str:
@@ -169,7 +186,7 @@ def _mixed(m: re.Match[str]) -> str:
 # word with a number ("COVID-19").
 _RANGE = re.compile(r"(?<![\w.,/:-])(\d{1,4})(?:\.(\d+))?\s?[-\u2013]\s?(\d{1,4})(?:\.(\d+))?(?![\w/:-]|[.,]\d)")
 _MINUS = re.compile(r"(?<=\d) - (?=\d)")
-_VERSION = re.compile(r"(?<![\w.])(?:(v|version |Version )(\d+(?:\.\d+)+)|(\d+\.\d+\.\d+(?:\.\d+)*))(?![\w.]|\.\d)")
+_VERSION = re.compile(r"(?<![\w.])(?:(v|version |Version )(\d+(?:\.\d+)+)|(\d+\.\d+\.\d+(?:\.\d+)*))(?!\w|\.\d)")
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d+)\b")
 
 
@@ -186,10 +203,31 @@ def _range(m: re.Match[str]) -> str:
     return f"{a} to {b}"
 
 
+def _version_part(part: str) -> str:
+    """One part of a version: "10" "ten", "04" "oh four" (as in "22.04"), "0" "zero"."""
+    if len(part) > 1 and part.startswith("0"):
+        return "oh " + cardinal(int(part)) if len(part) == 2 else digits(part)
+    return cardinal(int(part))
+
+
 def _version(m: re.Match[str]) -> str:
     prefix, body = (m.group(1), m.group(2)) if m.group(2) else ("", m.group(3))
-    spoken = " point ".join(cardinal(int(p)) for p in body.split("."))
+    spoken = " point ".join(_version_part(p) for p in body.split("."))
     return ("version " if prefix else "") + spoken
+
+
+# "Python 3.11", "Ubuntu 22.04", "iOS 17.10", "Section 4.12": a number with two parts after
+# a name, its second part of two digits or more, is a version or a section and its parts
+# are numbers ("three point eleven"), where espeak reads a decimal ("three point one one").
+# Not after the first word of a sentence ("About 3.14"), a month or a currency code.
+_NAMED_VERSION = re.compile(
+    r"(?<=[\w,;:)] )(?!(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|USD|EUR|GBP|JPY|CAD|AUD|CHF)\w*\s)"
+    r"((?:[A-Z][A-Za-z]*|[a-z]+[A-Z][A-Za-z]*)\s)(\d+)\.(\d{2,})(?!\w|[.,]\d|\s?%)"
+)
+
+
+def _named_version(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{cardinal(int(m.group(2)))} point {_version_part(m.group(3))}"
 
 
 RULES: list[Rule] = [
@@ -197,6 +235,7 @@ RULES: list[Rule] = [
     (_CODE_AFTER, lambda m: _code_money(m.group(1), m.group(2))),
     (_CODE_BEFORE, lambda m: _code_money(m.group(2), m.group(1))),
     (_VERSION, _version),
+    (_NAMED_VERSION, _named_version),
     (_MIXED, _mixed),
     (_FRACTION, _fraction),
     (_MINUS, " minus "),
