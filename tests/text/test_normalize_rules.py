@@ -112,3 +112,25 @@ def test_version_and_section_numbers(raw, expected):
 )
 def test_for_example(raw, expected):
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # decades and ages without an apostrophe or century, never "seconds"
+        ("Jazz of the 40s and 50s was loud.", "Jazz of the forties and fifties was loud."),
+        ("She is in her early 20s.", "She is in her early twenties."),
+        ("Highs in the mid-70s today.", "Highs in the mid-seventies today."),
+        ("The 60's-70's look is back.", "The sixties-seventies look is back."),
+        ("Pause 40s between sets.", "Pause forty seconds between sets."),
+        # chains of small numbers said one after another, not with "dash"
+        ("They played a 3-5-2 shape.", "They played a three five two shape."),
+        ("Count 5-4-3 and go.", "Count five four three and go."),
+        ("They drew 2-2 again.", "They drew two to two again."),
+        # a hyphenated amount before a noun
+        ("It was a $40-billion merger.", "It was a forty billion dollar merger."),
+        ("A £2-million fine was paid.", "A two million pound fine was paid."),
+    ],
+)
+def test_hyphenated_and_plural_numbers(raw, expected):
+    assert normalize(raw) == expected

@@ -110,7 +110,8 @@ _AMOUNT = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
 _MONEY = re.compile(
     r"(US\$|[$£€¥₹])\s?" + _AMOUNT
     + r"(?:\s?(?:-|\u2013|to)\s?(?:US\$|[$£€¥₹])?" + _AMOUNT + r")?"
-    + r"(?:\s?(k|K|mn|m|M|bn|b|B|tn)\b|\s+(thousand|million|billion|trillion)\b)?"
+    + r"(?:\s?(k|K|mn|m|M|bn|b|B|tn)\b|\s+(thousand|million|billion|trillion)\b"
+    + r"|-(thousand|million|billion|trillion)\b)?"
 )
 _CODE_AFTER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(" + "|".join(_CODES) + r")\b")
 _CODE_BEFORE = re.compile(r"\b(" + "|".join(_CODES) + r")\s?(\d[\d,]*(?:\.\d+)?)(?![\d.])")
@@ -132,8 +133,9 @@ def _amount(symbol: str, whole_text: str, frac: str | None) -> str:
 
 def _money(m: re.Match[str]) -> str:
     symbol, whole, frac, whole2, frac2 = m.group(1, 2, 3, 4, 5)
-    scale = _SCALES.get(m.group(6) or m.group(7) or "")
-    many = _CURRENCIES[symbol][1]
+    scale = _SCALES.get(m.group(6) or m.group(7) or m.group(8) or "")
+    # "a $10-million deal" is "a ten million dollar deal"
+    many = _CURRENCIES[symbol][0 if m.group(8) else 1]
     if scale:
         low = number(whole + ("." + frac if frac else ""))
         if whole2:
@@ -186,6 +188,9 @@ def _mixed(m: re.Match[str]) -> str:
 # word with a number ("COVID-19").
 _RANGE = re.compile(r"(?<![\w.,/:-])(\d{1,4})(?:\.(\d+))?\s?[-\u2013]\s?(\d{1,4})(?:\.(\d+))?(?![\w/:-]|[.,]\d)")
 _MINUS = re.compile(r"(?<=\d) - (?=\d)")
+# "4-4-2", "3-2-1": three small numbers or more joined by hyphens, which espeak reads
+# with "dash" between them, are numbers said one after the other.
+_CHAIN = re.compile(r"(?<![\w.,/:-])\d{1,2}(?:-\d{1,2}){2,}(?![\w/:-]|[.,]\d)")
 _VERSION = re.compile(r"(?<![\w.])(?:(v|version |Version )(\d+(?:\.\d+)+)|(\d+\.\d+\.\d+(?:\.\d+)*))(?!\w|\.\d)")
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d+)\b")
 
@@ -238,6 +243,7 @@ RULES: list[Rule] = [
     (_NAMED_VERSION, _named_version),
     (_MIXED, _mixed),
     (_FRACTION, _fraction),
+    (_CHAIN, lambda m: " ".join(cardinal(int(n)) for n in m.group(0).split("-"))),
     (_MINUS, " minus "),
     (_RANGE, _range),
     (_BARE_DECIMAL, lambda m: "point " + digits(m.group(1))),
