@@ -134,3 +134,28 @@ def test_for_example(raw, expected):
 )
 def test_hyphenated_and_plural_numbers(raw, expected):
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # numbers to dial
+        ("Call 911 if he falls.", "Call nine one one if he falls."),
+        ("Dial 311 for the city.", "Dial three one one for the city."),
+        ("She texted 4155550198 twice.", "She texted four one five, five five five, zero one nine eight twice."),
+        ("Call 250 voters today.", "Call 250 voters today."),
+        ("Call 2000000 homes.", "Call 2000000 homes."),
+        # currency codes with cents, and one of a unit
+        ("It was 7.25 USD a day.", "It was seven US dollars and twenty-five cents a day."),
+        ("Pay GBP 0.40 more.", "Pay forty pence more."),
+        ("Only 1 EUR each.", "Only one euro each."),
+        ("A fee of 9.999 USD.", "A fee of nine point nine nine nine US dollars."),
+        # world wars and centuries in Roman numerals
+        ("Before WWI the town was small.", "Before World War one the town was small."),
+        ("He served in WW2 as a pilot.", "He served in World War two as a pilot."),
+        ("The XVIII century saw revolutions.", "The eighteenth century saw revolutions."),
+        ("Art of the XIIth century survives.", "Art of the twelfth century survives."),
+    ],
+)
+def test_dialled_numbers_currency_codes_wars_and_centuries(raw, expected):
+    assert normalize(raw) == expected

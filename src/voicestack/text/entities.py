@@ -72,8 +72,15 @@ def _keyed_id(m: re.Match[str]) -> str:
     return m.group(1) + join + grouped(m.group(3))
 
 
+# A number to dial is said digit by digit: a service number ("call 911" "nine one one",
+# "dial 411", "999", "112") or seven digits and more ("dial 5550132"); "call 100 people"
+# stays a number.
+_DIAL = re.compile(r"\b((?:[Cc]all|[Dd]ial|[Rr]ing|[Tt]ext|[Ff]ax)(?:s|ed|ing)?\s+(?:us\s+at\s+|me\s+on\s+|me\s+at\s+)?)"
+                   r"([2-9]11|999|112|988|\d{7,})\b(?![.,]\d|[\w/:-]|\s?%)")
+
+
 def _long_id(m: re.Match[str]) -> str:
-    text = m.group(0)
+    text = m.group(m.lastindex or 0)  # the digits (the last group of `_DIAL`)
     if not text.startswith("0") and re.search(r"000$", text):
         return text  # 1500000: a quantity written without commas
     return grouped(text)
@@ -177,6 +184,10 @@ _FIRST = re.compile(r"\b((?:" + "|".join(_TITLES) + r")(?:\s+[A-Z][a-z]+)+|[A-Z]
 _NOT_NAMES = frozenset(["The", "A", "An", "In", "On", "At", "It", "Is", "As", "Of", "Or", "And", "But", "For", "To", "By", "With", "From", "Part", "Type", "I", "Number", "No", "Serial", "Room", "Gate", "Platform", "Plan", "Vitamin", "Model", "Form", "Exhibit", "Row", "Seat", "Block", "Size"])
 
 
+_WORLD_WAR = re.compile(r"\bWW(II|I|1|2)\b")
+_CENTURY = re.compile(r"\b([IVXLC]{1,6})(?:th|st|nd|rd)?(?=\s+[Cc]entur(?:y|ies)\b)")
+
+
 def roman_value(text: str) -> int | None:
     """The value of a well-formed Roman numeral, else None."""
     if not text or not _ROMAN.fullmatch(text):
@@ -250,12 +261,15 @@ RULES: list[Rule] = [
     (_ADDRESS, _address),
     (_FLIGHT, _flight),
     (_LONG_ID, _long_id),
+    (_DIAL, lambda m: m.group(1) + _long_id(m)),
 ]
 """Before the date and number rules (they hold digits those would read)."""
 LATE_RULES: list[Rule] = [
     (_SPELL, lambda m: spell(m.group(1))),
     (_KEYWORD_ROMAN, _keyword_roman),
     (_REGNAL, _regnal),
+    (_WORLD_WAR, lambda m: "World War " + ("one" if m.group(1) in ("I", "1") else "two")),
+    (_CENTURY, lambda m: ordinal(value) if (value := roman_value(m.group(1))) else m.group(0)),
     (_FIRST, lambda m: f"{m.group(1)} the first"),
     (_HASH_NUMBER, lambda m: f"number {cardinal(int(m.group(1)))}"),
     (_AMPERSAND, "and"),

@@ -148,8 +148,27 @@ def _money(m: re.Match[str]) -> str:
     return _amount(symbol, whole, frac)
 
 
+# A code's minor unit, for an amount written with two decimals ("3.50 EUR").
+_CODE_MINOR = {"USD": ("cent", "cents"), "EUR": ("cent", "cents"), "GBP": ("penny", "pence"),
+               "CAD": ("cent", "cents"), "AUD": ("cent", "cents")}
+
+
 def _code_money(amount: str, code: str) -> str:
-    return f"{number(amount)} {_CODES[code]}"
+    """"500 USD" five hundred US dollars, "1 EUR" one euro, "3.50 EUR" three euros and
+    fifty cents."""
+    many = _CODES[code]
+    one = many if code in ("JPY", "CHF") else many[:-1]  # "yen", "Swiss francs" stay
+    whole, _, frac = amount.replace(",", "").partition(".")
+    if frac and (len(frac) != 2 or code not in _CODE_MINOR):
+        return f"{number(amount)} {many}"
+    n = int(whole)
+    out = f"{cardinal(n)} {one if n == 1 else many}"
+    cents = int(frac) if frac else 0
+    if cents:
+        sub_one, sub_many = _CODE_MINOR[code]
+        cent_words = f"{cardinal(cents)} {sub_one if cents == 1 else sub_many}"
+        return cent_words if n == 0 else f"{out} and {cent_words}"
+    return out
 
 
 # --- fractions, ranges, minus, versions, decimals -----------------------------------
