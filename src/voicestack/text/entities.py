@@ -4,8 +4,10 @@ addresses and symbols: what espeak-ng reads as plain numbers or words.
 espeak-ng reads ``+1 (555) 013-2748`` as "plus one five hundred fifty-five zero
 thirteen dash two thousand...", ``IL 62704`` as "ill sixty-two thousand...", ``UA
 857`` as "you-a eight hundred fifty-seven", ``Henry VIII`` as "Henry roman eight"
-and ``5 - 3`` as "five three". Telephone numbers and postcodes are read digit by digit
-in their groups, flight and house numbers in pairs.
+and ``5 - 3`` as "five three". Telephone numbers, postcodes, account or serial numbers
+and numbers to dial are read digit by digit in their groups, with "zero" for 0 (with
+"oh", listeners and recognisers take it for the letter); flight, house and extension
+numbers in pairs.
 """
 
 from __future__ import annotations
