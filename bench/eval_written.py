@@ -6,7 +6,7 @@
 Each system speaks the *written* column of ``tests/data/written_forms.tsv`` (dates,
 telephone numbers, addresses, units, currencies...); offline Whisper tiny.en (the
 recogniser of ``voicestack eval``) transcribes it; transcript and the *spoken* column
-both go through `written_out` (leading zeros, dotted letters, "Elizabeth II"),
+both go through `written_out` (leading zeros, dotted letters, "-5", "Elizabeth II"),
 whisper-normalizer's English normaliser (so "14th" and "fourteenth", "$3.50" and "three
 dollars and fifty cents" compare equal), then `canonical` (spelled letters and digit
 groups joined, "dot" dropped: formatting either side may choose), before word and
@@ -52,6 +52,7 @@ _YEARLIKE = re.compile(r"1[0-9]{3}|20[0-9]{2}")
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _LEADING_ZERO = re.compile(r"(?<![\d.,:])0\d+(?![\d:]|[.,]\d)")
 _DOTTED = re.compile(r"\b(?:[A-Z]\.)+[A-Z]\b\.?")
+_SIGN = re.compile(r"(?<![\w.,-])-(?=\d)")
 _ROMAN_AFTER_NAME = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6})\b(?![\w-])")
 
 
@@ -76,10 +77,12 @@ def written_out(text: str) -> str:
     """What a transcript and the reference may write differently, made one way before
     whisper-normalizer sees it (the normaliser would lose the difference): a digit group's
     leading zeros (whisper-normalizer turns "013" into "13", while "zero one three" keeps
-    them), letters joined by full stops ("P.O" would become "p 0", "a P.H.D" "aphd"), and
+    them), letters joined by full stops ("P.O" would become "p 0", "a P.H.D" "aphd"), a
+    minus sign as "minus" (the normaliser drops the sign of "-5" but writes "minus 5" "-5"), and
     a Roman numeral after a name as it is read ("Elizabeth II" "Elizabeth the second",
     "World War II" "World War 2"). A hyphen between numbers is left alone: Whisper writes
     both "nine to five" and "twenty-four seven" with one."""
+    text = _SIGN.sub("minus ", text)
     text = _LEADING_ZERO.sub(lambda m: " " + " ".join(_DIGIT_WORDS[int(c)] for c in m.group(0)) + " ", text)
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
     return _ROMAN_AFTER_NAME.sub(_roman, text)

@@ -55,3 +55,8 @@ def test_same_words_written_differently_compare_equal(reference, hypothesis):
 )
 def test_misreadings_still_count(reference, hypothesis, errors):
     assert _errors(reference, hypothesis) == errors
+
+
+def test_a_minus_sign_is_minus_on_both_sides():
+    assert _errors("It was -5 degrees.", "It was minus 5 degrees.") == 0
+    assert _errors("It was -5 degrees.", "It was 5 degrees.") == 1
