@@ -53,7 +53,10 @@ _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 _LEADING_ZERO = re.compile(r"(?<![\d.,:])0\d+(?![\d:]|[.,]\d)")
 _DOTTED = re.compile(r"\b(?:[A-Z]\.)+[A-Z]\b\.?")
 _SIGN = re.compile(r"(?<![\w.,-])-(?=\d)")
-_ROMAN_AFTER_NAME = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6})\b(?![\w-])")
+_ROMAN_AFTER_NAME = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6}|[IVX](?=\s+of\s+[A-Z]))\b(?![\w-])")
+_ONE_LETTER_ROMAN = re.compile(r"\b(War|Chapter|Part|Volume|Act|Book|(?:King|Queen|Pope|Emperor|Empress|Tsar|Czar)"
+                               r"\s+[A-Z][a-z]+)\s+([IVX])\b(?![\w-])")
+_BRACKETS = re.compile(r"[()\[\]]")
 
 
 def _ordinal_words(n: int) -> str:
@@ -68,7 +71,7 @@ def _roman(m: re.Match[str]) -> str:
     value = roman_value(m.group(2))
     if not value:
         return m.group(0)
-    if m.group(1) in KEYWORDS:  # "World War II": "World War two"
+    if m.group(1) in KEYWORDS:  # "World War II": "World War 2"
         return f"{m.group(1)} {value}"
     return f"{m.group(1)} the {_ordinal_words(value)}"  # "Elizabeth II": "Elizabeth the second"
 
@@ -80,11 +83,15 @@ def written_out(text: str) -> str:
     them), letters joined by full stops ("P.O" would become "p 0", "a P.H.D" "aphd"), a
     minus sign as "minus" (the normaliser drops the sign of "-5" but writes "minus 5" "-5"), and
     a Roman numeral after a name as it is read ("Elizabeth II" "Elizabeth the second",
-    "World War II" "World War 2"). A hyphen between numbers is left alone: Whisper writes
-    both "nine to five" and "twenty-four seven" with one."""
+    "World War II" "World War 2", "King Edward I" "King Edward the first"), and brackets
+    dropped, not their words (the normaliser deletes a bracketed aside, which the voice
+    speaks). A hyphen between numbers is left alone: Whisper writes both "nine to five"
+    and "twenty-four seven" with one."""
     text = _SIGN.sub("minus ", text)
     text = _LEADING_ZERO.sub(lambda m: " " + " ".join(_DIGIT_WORDS[int(c)] for c in m.group(0)) + " ", text)
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _BRACKETS.sub(" ", text)
+    text = _ONE_LETTER_ROMAN.sub(_roman, text)
     return _ROMAN_AFTER_NAME.sub(_roman, text)
 
 

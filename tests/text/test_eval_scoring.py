@@ -60,3 +60,18 @@ def test_misreadings_still_count(reference, hypothesis, errors):
 def test_a_minus_sign_is_minus_on_both_sides():
     assert _errors("It was -5 degrees.", "It was minus 5 degrees.") == 0
     assert _errors("It was -5 degrees.", "It was 5 degrees.") == 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "errors"),
+    [
+        ("Birds, for example owls, hunt.", "Birds (for example owls) hunt.", 0),
+        ("Birds, for example owls, hunt.", "Birds (for example) hunt.", 1),
+        ("After World War one we met.", "After World War I we met.", 0),
+        ("King Edward the first built it.", "King Edward I built it.", 0),
+        ("Anne the first of Spain ruled.", "Anne I of Spain ruled.", 0),
+        ("Tell John I said so.", "Tell John the first said so.", 2),
+    ],
+)
+def test_brackets_and_one_letter_roman_numerals(reference, hypothesis, errors):
+    assert _errors(reference, hypothesis) == errors
