@@ -81,6 +81,7 @@ RULES: list[Rule] = [
     (_NUMBER, lambda m: "Number " if m.group(1)[0] == "N" else "number "),
     (re.compile(r"\bvs\.?(?=\s)"), "versus"),
     (re.compile(r"\bi\.e\.(?=[\s,])"), "that is"),
+    (re.compile(r"\b([eE])\.g\.(?=[\s,])"), lambda m: "for example" if m.group(1) == "e" else "For example"),
     (_PHD, lambda m: "P.H.D" + (stop(m) if m.group(0).endswith(".") else "")),
     (_PAGE, "page "),
     (_WORD, _word),

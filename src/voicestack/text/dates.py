@@ -96,6 +96,19 @@ _TIME = re.compile(
 )
 _DECADE = re.compile(r"\b(1[1-9]\d|20\d)0'?s\b")
 _SHORT_DECADE = re.compile(r"(?<![\w'])'([2-9]0)s\b")
+_TENS = {"2": "twenties", "3": "thirties", "4": "forties", "5": "fifties", "6": "sixties", "7": "seventies",
+         "8": "eighties", "9": "nineties"}
+# "the 80s", "in her 30s", "mid-60s", "the 60s and 70s": a decade or an age, never "eighty
+# seconds" (which espeak and the unit rule would make of "80s"); "wait 30s" is left to them.
+_BARE_DECADES = re.compile(
+    r"\b((?:[Tt]he|[Mm]id|[Ee]arly|[Ll]ate|[Hh]is|[Hh]er|[Tt]heir|[Mm]y|[Yy]our|[Oo]ur|[Ii]ts)[\s-])"
+    r"([2-9]0'?s(?:(?:\s(?:and|or|to)\s|\s?[-\u2013]\s?)(?:the\s)?[2-9]0'?s)*)\b"
+)
+_BARE_DECADE = re.compile(r"([2-9])0'?s")
+
+
+def _bare_decades(m: re.Match[str]) -> str:
+    return m.group(1) + _BARE_DECADE.sub(lambda d: _TENS[d.group(1)], m.group(2))
 _YEAR_ALONE = re.compile(r"(?<![\d.,:/$£€¥-])\b(1[1-9]\d\d)\b(?![\d%]|[.,:/]\d|\s?(?:-|\u2013)\s?\d)")
 _YEAR_CONTEXT = re.compile(
     r"\b(in|since|by|from|until|till|of|year|circa|before|after|during|around|early|late|mid|spring|summer|"
@@ -132,8 +145,8 @@ RULES: list[Rule] = [
     (_MY, _my),
     (_TIME, _time),
     (_DECADE, _decade),
-    (_SHORT_DECADE, lambda m: {"2": "twenties", "3": "thirties", "4": "forties", "5": "fifties", "6": "sixties",
-                               "7": "seventies", "8": "eighties", "9": "nineties"}[m.group(1)[0]]),
+    (_SHORT_DECADE, lambda m: _TENS[m.group(1)[0]]),
+    (_BARE_DECADES, _bare_decades),
     (_YEAR_CONTEXT, lambda m: f"{m.group(1)} {year(int(m.group(2)))}"),
 ]
 """Dates and times; the lone-year rule (`YEAR_RULE`) runs after the number rules."""

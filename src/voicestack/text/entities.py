@@ -4,44 +4,88 @@ addresses and symbols: what espeak-ng reads as plain numbers or words.
 espeak-ng reads ``+1 (555) 013-2748`` as "plus one five hundred fifty-five zero
 thirteen dash two thousand...", ``IL 62704`` as "ill sixty-two thousand...", ``UA
 857`` as "you-a eight hundred fifty-seven", ``Henry VIII`` as "Henry roman eight"
-and ``5 - 3`` as "five three". Telephone numbers and postcodes are read digit by digit
-in their groups, flight and house numbers in pairs.
+and ``5 - 3`` as "five three". Telephone numbers, postcodes, account or serial numbers
+and numbers to dial are read digit by digit in their groups, with "zero" for 0 (with
+"oh", listeners and recognisers take it for the letter); flight, house and extension
+numbers in pairs.
 """
 
 from __future__ import annotations
 
 import re
 
-from voicestack.text.numbers import Rule, cardinal, digits, ordinal, pairs
+from voicestack.text.numbers import Rule, cardinal, digits, grouped, ordinal, pairs
 
 __all__ = ["HAS_WEB", "LATE_RULES", "RULES", "WEB_RULES", "roman_value", "spell"]
 
 # --- telephone numbers --------------------------------------------------------------
 
-_EXT = r"(?:,?\s*(?:ext\.?|Ext\.?|x|extension)\s?(\d{1,5}))?"
+_EXT = r"(?:,?\s*(?:ext\.?|Ext\.?|x|extension)\s?(?P<ext>\d{1,5}))?"
 _PHONE = re.compile(
     r"(?<![\w+])(?:"
-    r"(\+\d{1,3})[\s.-]?((?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]\d{2,4}){1,4})"  # +1 (555) 013-2748, +44 20 7946 0958
-    r"|(\(\d{3}\)\s?\d{3}[\s.-]\d{4})"  # (555) 013-2748
-    r"|((?:1[\s.-])?\d{3}[.-]\d{3}[.-]\d{4})"  # 555-013-2748, 1-800-555-0199
-    r"|(0\d{2,4}\s\d{3,4}\s\d{3,4})"  # 020 7946 0958
-    r"|(\d{3}-\d{4})"  # 555-0132
+    r"(?P<cc>\+\d{1,3})[\s.-]?(?P<intl>(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]\d{2,4}){1,4})"  # +1 (555) 013-2748
+    r"|(?P<body>\(\d{3}\)\s?\d{3}[\s.-]\d{4}"  # (555) 013-2748
+    r"|(?:1[\s.-])?\d{3}[.-]\d{3}[.-]\d{4}"  # 555-013-2748, 1-800-555-0199, 212.555.0147
+    r"|(?:1\s)?\d{3}\s\d{3}\s\d{4}"  # 1 800 275 2273
+    r"|0\d{2,4}\s\d{3,4}\s\d{3,4}"  # 020 7946 0958, 0161 496 0000
+    r"|0\d{4}\s\d{6}"  # 07700 900123
+    r"|\d{3}-\d{4})"  # 555-0132
     r")(?![\w-])" + _EXT
 )
 
 
 def _groups(text: str) -> str:
-    return ", ".join(digits(g) for g in re.findall(r"\d+", text))
+    return ", ".join(grouped(g) for g in re.findall(r"\d+", text))
+
+
+def _extension(number: str) -> str:
+    """An extension as people say one: in pairs ("42" "forty-two", "204" "two oh four")."""
+    return "extension " + pairs(number)
 
 
 def _phone(m: re.Match[str]) -> str:
-    if m.group(1):
-        out = f"plus {digits(m.group(1))}, {_groups(m.group(2))}"
+    if m.group("cc"):
+        out = f"plus {digits(m.group('cc'))}, {_groups(m.group('intl'))}"
     else:
-        out = _groups(next(g for g in m.groups()[2:6] if g))
-    if m.group(7):
-        out += f", extension {digits(m.group(7))}"
+        out = _groups(m.group("body"))
+    if m.group("ext"):
+        out += ", " + _extension(m.group("ext"))
     return out
+
+
+# Account, order, serial numbers and the like are read digit by digit in groups: after a
+# word that names one (four digits or more), or anywhere when eight digits or more are
+# written without separators and do not end in a run of zeros (1000000 is a quantity).
+_ID_WORDS = ("account", "order", "serial", "tracking", "reference", "confirmation", "booking", "ticket",
+             "policy", "invoice", "card", "member", "membership", "customer", "case", "claim", "PIN",
+             "ID", "code", "passcode", "password", "pin", "id", "routing", "transaction", "receipt")
+_ID_WORD = "|".join(sorted({w for k in _ID_WORDS for w in (k, k.capitalize())}, key=len, reverse=True))
+_KEYED_ID = re.compile(
+    r"\b(" + _ID_WORD + r")(?P<num>\s+(?:[Nn]umber|[Nn]o\.|#)\s?|\s?#\s?|:\s?|\s+(?:is\s+)?)"
+    r"(\d{4,})\b(?![.,]\d|\s?%)"
+)
+_LONG_ID = re.compile(r"(?<![\w.,$£€¥#+-])(?:0\d{3,}|\d{8,})\b(?![.,]\d|\s?%)")
+
+
+def _keyed_id(m: re.Match[str]) -> str:
+    join = m.group("num")
+    if "#" in join or "o." in join:
+        join = " number "
+    return m.group(1) + join + grouped(m.group(3))
+
+
+# A number to dial is said digit by digit: a service number ("call 911" "nine one one",
+# "dial 411", "999", "112") or seven digits and more ("dial 5550132"); "call 100 people"
+# stays a number.
+_DIAL = re.compile(r"\b((?:[Cc]all|[Dd]ial|[Rr]ing|[Tt]ext|[Ff]ax)(?:s|ed|ing)?\s+(?:us\s+at\s+|me\s+on\s+|me\s+at\s+)?)"
+                   r"([2-9]11|999|112|988|\d{7,})\b(?![.,]\d|[\w/:-]|\s?%)")
+
+
+def _long_id(m: re.Match[str]) -> str:
+    text = m.group(m.lastindex or 0)  # the digits (the last group of `_DIAL`)
+    if not text.startswith("0") and re.search(r"000$", text):
+        return text  # 1500000: a quantity written without commas
+    return grouped(text)
 
 
 # --- addresses ----------------------------------------------------------------------
@@ -130,9 +174,20 @@ def _flight(m: re.Match[str]) -> str:
 _ROMAN = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
 _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
 KEYWORDS = ["Chapter", "Part", "Volume", "Book", "Act", "Scene", "Section", "Article", "Phase", "Title", "Appendix", "Level", "Stage", "Class", "Type", "Round", "Episode", "Season", "War", "Bowl", "Mark", "Schedule", "Unit", "Grade", "Category", "Vol.", "Ch.", "Pt.", "Figure", "Fig.", "Plate", "Amendment", "Division", "Tier", "Series"]
-_KEYWORD_ROMAN = re.compile(r"\b(" + "|".join(re.escape(k) for k in KEYWORDS) + r")\s+([IVXLCDM]+)\b(?![\w'-])")
-_REGNAL = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6}|V|X)\b(?![\w'-]|\.\w)")
+# A possessive may follow ("Henry VIII's wives" "Henry the eighth's wives").
+_KEYWORD_ROMAN = re.compile(r"\b(" + "|".join(re.escape(k) for k in KEYWORDS) + r")\s+([IVXLCDM]+)\b(?!'[^s]|[\w-])")
+_REGNAL = re.compile(r"\b([A-Z][a-z]+)\s+([IVX]{2,6}|V|X)\b(?!'[^s]|[\w-]|\.\w)")
+# "I" is the pronoun unless a title and a name come first ("King Charles I", "Pope Leo I")
+# or "of" and a place follow ("Elizabeth I of England").
+_TITLES = ("King", "Queen", "Pope", "Emperor", "Empress", "Tsar", "Czar", "Tsarina", "Kaiser", "Sultan",
+           "Pharaoh", "Prince", "Princess", "Duke", "Archduke", "Grand Duke", "Saint", "Shah", "Emir")
+_FIRST = re.compile(r"\b((?:" + "|".join(_TITLES) + r")(?:\s+[A-Z][a-z]+)+|[A-Z][a-z]+(?=\s+I\s+of\s+[A-Z]))"
+                    r"\s+I\b(?:\.(?=[,;]))?(?!'[^s]|[\w-]|\.\w)")
 _NOT_NAMES = frozenset(["The", "A", "An", "In", "On", "At", "It", "Is", "As", "Of", "Or", "And", "But", "For", "To", "By", "With", "From", "Part", "Type", "I", "Number", "No", "Serial", "Room", "Gate", "Platform", "Plan", "Vitamin", "Model", "Form", "Exhibit", "Row", "Seat", "Block", "Size"])
+
+
+_WORLD_WAR = re.compile(r"\bWW(II|I|1|2)\b")
+_CENTURY = re.compile(r"\b([IVXLC]{1,6})(?:th|st|nd|rd)?(?=\s+[Cc]entur(?:y|ies)\b)")
 
 
 def roman_value(text: str) -> int | None:
@@ -201,17 +256,23 @@ HAS_WEB = re.compile(r"@|://|\bwww\.|\.(?:com|org|net|edu|gov|io|dev|app|ai)\b")
 _EXTENSION = re.compile(r"\b([Ee]xt\.?|[Ee]xtension)\s?(\d{1,5})\b")
 RULES: list[Rule] = [
     (_PHONE, _phone),
-    (_EXTENSION, lambda m: f"extension {digits(m.group(2))}"),
+    (_EXTENSION, lambda m: _extension(m.group(2))),
+    (_KEYED_ID, _keyed_id),
     (_STATE_ZIP, _state_zip),
     (_POSTCODE, _postcode),
     (_ADDRESS, _address),
     (_FLIGHT, _flight),
+    (_LONG_ID, _long_id),
+    (_DIAL, lambda m: m.group(1) + _long_id(m)),
 ]
 """Before the date and number rules (they hold digits those would read)."""
 LATE_RULES: list[Rule] = [
     (_SPELL, lambda m: spell(m.group(1))),
     (_KEYWORD_ROMAN, _keyword_roman),
     (_REGNAL, _regnal),
+    (_WORLD_WAR, lambda m: "World War " + ("one" if m.group(1) in ("I", "1") else "two")),
+    (_CENTURY, lambda m: ordinal(value) if (value := roman_value(m.group(1))) else m.group(0)),
+    (_FIRST, lambda m: f"{m.group(1)} the first"),
     (_HASH_NUMBER, lambda m: f"number {cardinal(int(m.group(1)))}"),
     (_AMPERSAND, "and"),
     (_BY, " by "),

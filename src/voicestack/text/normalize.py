@@ -2,16 +2,19 @@
 
 The rules only rewrite what espeak-ng 1.52 reads wrongly (checked against its
 phonemes); what it reads well (plain numbers such as "42" or "1,234,567", ordinals
-such as "22nd", percentages, decimals, "e.g.", most acronyms) is left alone, so that a
-sentence without such forms reaches espeak unchanged. By category:
+such as "22nd", percentages, decimals, most acronyms) is left alone, so that a
+sentence without such forms reaches espeak unchanged ("e.g." is written out as the "for
+example" espeak says, so that the text names what is spoken). By category:
 
 * `voicestack.text.entities`: web and e-mail addresses, telephone numbers, US state
-  codes with ZIP codes, street addresses, flight numbers (first); spelled acronyms,
-  Roman numerals, ``#``, ``&`` (after the numbers);
-* `voicestack.text.dates`: dates in their written forms, clock times, decades, years;
+  codes with ZIP codes, street addresses, flight numbers, account and serial numbers,
+  numbers to dial (first); spelled acronyms, Roman numerals, ``#``, ``&`` (after the
+  numbers);
+* `voicestack.text.dates`: dates in their written forms, clock times, decades (also
+  "the 80s", "her 30s"), years;
 * `voicestack.text.units`: temperatures, units of measurement, ``/`` as "per";
-* `voicestack.text.numbers`: currencies, versions, fractions, ranges and scores, a
-  spaced minus, bare decimals;
+* `voicestack.text.numbers`: currencies, versions, fractions, ranges and scores,
+  hyphenated chains, a spaced minus, bare decimals;
 * `voicestack.text.abbreviations`: titles and abbreviations; last, the full stops that
   do not end a sentence are removed (`voicestack.text.sentences` decides).
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["RULES", "Rule", "cardinal", "digits", "number", "ordinal", "pairs", "year"]
+__all__ = ["RULES", "Rule", "cardinal", "digits", "grouped", "number", "ordinal", "pairs", "year"]
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str]
 """A pattern and its replacement (as for ``Pattern.sub``)."""
@@ -66,6 +66,23 @@ def digits(text: str) -> str:
     return " ".join(_DIGITS[int(c)] for c in text if c.isdigit())
 
 
+def grouped(text: str) -> str:
+    """A long digit string read digit by digit in groups of three or four, the way people
+    read out account or serial numbers ("4839201847" -> "four eight three, nine two
+    zero, one eight four seven"); five digits or fewer stay one group."""
+    run = "".join(c for c in text if c.isdigit())
+    if len(run) <= 5:
+        return digits(run)
+    count = -(-len(run) // 4)  # as few groups as fit in fours, as even as can be, longer ones last
+    small, extra = divmod(len(run), count)
+    sizes = [small] * (count - extra) + [small + 1] * extra
+    out, pos = [], 0
+    for size in sizes:
+        out.append(digits(run[pos : pos + size]))
+        pos += size
+    return ", ".join(out)
+
+
 def number(text: str) -> str:
     """A written number (``1,200``, ``3.5``, ``.5``) in words."""
     text = text.replace(",", "")
@@ -93,7 +110,8 @@ _AMOUNT = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
 _MONEY = re.compile(
     r"(US\$|[$£€¥₹])\s?" + _AMOUNT
     + r"(?:\s?(?:-|\u2013|to)\s?(?:US\$|[$£€¥₹])?" + _AMOUNT + r")?"
-    + r"(?:\s?(k|K|mn|m|M|bn|b|B|tn)\b|\s+(thousand|million|billion|trillion)\b)?"
+    + r"(?:\s?(k|K|mn|m|M|bn|b|B|tn)\b|\s+(thousand|million|billion|trillion)\b"
+    + r"|-(thousand|million|billion|trillion)\b)?"
 )
 _CODE_AFTER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(" + "|".join(_CODES) + r")\b")
 _CODE_BEFORE = re.compile(r"\b(" + "|".join(_CODES) + r")\s?(\d[\d,]*(?:\.\d+)?)(?![\d.])")
@@ -115,8 +133,9 @@ def _amount(symbol: str, whole_text: str, frac: str | None) -> str:
 
 def _money(m: re.Match[str]) -> str:
     symbol, whole, frac, whole2, frac2 = m.group(1, 2, 3, 4, 5)
-    scale = _SCALES.get(m.group(6) or m.group(7) or "")
-    many = _CURRENCIES[symbol][1]
+    scale = _SCALES.get(m.group(6) or m.group(7) or m.group(8) or "")
+    # "a $10-million deal" is "a ten million dollar deal"
+    many = _CURRENCIES[symbol][0 if m.group(8) else 1]
     if scale:
         low = number(whole + ("." + frac if frac else ""))
         if whole2:
@@ -129,8 +148,27 @@ def _money(m: re.Match[str]) -> str:
     return _amount(symbol, whole, frac)
 
 
+# A code's minor unit, for an amount written with two decimals ("3.50 EUR").
+_CODE_MINOR = {"USD": ("cent", "cents"), "EUR": ("cent", "cents"), "GBP": ("penny", "pence"),
+               "CAD": ("cent", "cents"), "AUD": ("cent", "cents")}
+
+
 def _code_money(amount: str, code: str) -> str:
-    return f"{number(amount)} {_CODES[code]}"
+    """"500 USD" five hundred US dollars, "1 EUR" one euro, "3.50 EUR" three euros and
+    fifty cents."""
+    many = _CODES[code]
+    one = many if code in ("JPY", "CHF") else many[:-1]  # "yen", "Swiss francs" stay
+    whole, _, frac = amount.replace(",", "").partition(".")
+    if frac and (len(frac) != 2 or code not in _CODE_MINOR):
+        return f"{number(amount)} {many}"
+    n = int(whole)
+    out = f"{cardinal(n)} {one if n == 1 else many}"
+    cents = int(frac) if frac else 0
+    if cents:
+        sub_one, sub_many = _CODE_MINOR[code]
+        cent_words = f"{cardinal(cents)} {sub_one if cents == 1 else sub_many}"
+        return cent_words if n == 0 else f"{out} and {cent_words}"
+    return out
 
 
 # --- fractions, ranges, minus, versions, decimals -----------------------------------
@@ -169,7 +207,10 @@ def _mixed(m: re.Match[str]) -> str:
 # word with a number ("COVID-19").
 _RANGE = re.compile(r"(?<![\w.,/:-])(\d{1,4})(?:\.(\d+))?\s?[-\u2013]\s?(\d{1,4})(?:\.(\d+))?(?![\w/:-]|[.,]\d)")
 _MINUS = re.compile(r"(?<=\d) - (?=\d)")
-_VERSION = re.compile(r"(?<![\w.])(?:(v|version |Version )(\d+(?:\.\d+)+)|(\d+\.\d+\.\d+(?:\.\d+)*))(?![\w.]|\.\d)")
+# "4-4-2", "3-2-1": three small numbers or more joined by hyphens, which espeak reads
+# with "dash" between them, are numbers said one after the other.
+_CHAIN = re.compile(r"(?<![\w.,/:-])\d{1,2}(?:-\d{1,2}){2,}(?![\w/:-]|[.,]\d)")
+_VERSION = re.compile(r"(?<![\w.])(?:(v|version |Version )(\d+(?:\.\d+)+)|(\d+\.\d+\.\d+(?:\.\d+)*))(?!\w|\.\d)")
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d+)\b")
 
 
@@ -186,10 +227,31 @@ def _range(m: re.Match[str]) -> str:
     return f"{a} to {b}"
 
 
+def _version_part(part: str) -> str:
+    """One part of a version: "10" "ten", "04" "oh four" (as in "22.04"), "0" "zero"."""
+    if len(part) > 1 and part.startswith("0"):
+        return "oh " + cardinal(int(part)) if len(part) == 2 else digits(part)
+    return cardinal(int(part))
+
+
 def _version(m: re.Match[str]) -> str:
     prefix, body = (m.group(1), m.group(2)) if m.group(2) else ("", m.group(3))
-    spoken = " point ".join(cardinal(int(p)) for p in body.split("."))
+    spoken = " point ".join(_version_part(p) for p in body.split("."))
     return ("version " if prefix else "") + spoken
+
+
+# "Python 3.11", "Ubuntu 22.04", "iOS 17.10", "Section 4.12": a number with two parts after
+# a name, its second part of two digits or more, is a version or a section and its parts
+# are numbers ("three point eleven"), where espeak reads a decimal ("three point one one").
+# Not after the first word of a sentence ("About 3.14"), a month or a currency code.
+_NAMED_VERSION = re.compile(
+    r"(?<=[\w,;:)] )(?!(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|USD|EUR|GBP|JPY|CAD|AUD|CHF)\w*\s)"
+    r"((?:[A-Z][A-Za-z]*|[a-z]+[A-Z][A-Za-z]*)\s)(\d+)\.(\d{2,})(?!\w|[.,]\d|\s?%)"
+)
+
+
+def _named_version(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{cardinal(int(m.group(2)))} point {_version_part(m.group(3))}"
 
 
 RULES: list[Rule] = [
@@ -197,8 +259,10 @@ RULES: list[Rule] = [
     (_CODE_AFTER, lambda m: _code_money(m.group(1), m.group(2))),
     (_CODE_BEFORE, lambda m: _code_money(m.group(2), m.group(1))),
     (_VERSION, _version),
+    (_NAMED_VERSION, _named_version),
     (_MIXED, _mixed),
     (_FRACTION, _fraction),
+    (_CHAIN, lambda m: " ".join(cardinal(int(n)) for n in m.group(0).split("-"))),
     (_MINUS, " minus "),
     (_RANGE, _range),
     (_BARE_DECIMAL, lambda m: "point " + digits(m.group(1))),
