@@ -224,3 +224,52 @@ def test_first_window_is_small_and_windows_grow_with_the_lead() -> None:
     assert all(x >= 1.0 for x in limits)
     # 100x real time with a lead of ~0.5 s per chunk: a step may take min(0.1 s, lead/2)
     assert max(limits[1:]) > 1.5
+
+
+def test_a_stream_behind_real_time_keeps_efficient_windows() -> None:
+    """A stream with no lead (its audio costs more than real time) still gets windows
+    worth half a step's budget: shrinking them to the first window's size would spend
+    the step on context frames and fall further behind."""
+    import asyncio
+
+    from voicestack.blocks import Request
+    from voicestack.service.core import Scheduler
+
+    async def main() -> list[float]:
+        sched = Scheduler(1, 4, 4, max_job=0.1)
+        limits: list[float] = []
+        req = Request()
+
+        def chunks():  # 10 ms of audio for 20 ms of CPU: half real time, never any lead
+            import numpy as np
+
+            from voicestack.voice import AudioChunk
+
+            for _ in range(6):
+                limits.append(req.window_limit or 0.0)
+                spin = time.thread_time() + 0.02
+                while time.thread_time() < spin:
+                    pass
+                yield AudioChunk(np.zeros(160, np.float32), 16000)
+
+        stream = sched.open(chunks(), req)
+        while await stream.next() is not None:
+            pass
+        sched.shutdown()
+        return limits
+
+    limits = asyncio.run(main())
+    assert limits[0] == 1.0
+    # rate 2 CPU s per audio s, unit 10 ms: half of max_job (0.05 s) buys 2.5 units
+    assert min(limits[1:]) >= 2.0, limits
+
+
+def test_the_service_shares_the_cores_among_its_workers() -> None:
+    import os
+
+    from voicestack.service.core import ServiceConfig
+
+    cpus = os.cpu_count() or 1
+    assert ServiceConfig(workers=cpus).threads_per_run == 1
+    assert ServiceConfig(workers=1).threads_per_run == cpus
+    assert ServiceConfig(workers=1, threads=3).threads_per_run == 3

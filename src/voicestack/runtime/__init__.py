@@ -7,6 +7,7 @@ runtime settings get the same session object (and the memory once).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import weakref
 from pathlib import Path
@@ -31,7 +32,16 @@ class SessionFactory:
     _lock = threading.Lock()
     opened = 0  # sessions actually created (not shared), for tests and metrics
 
+    def __init__(self, threads: int = 0) -> None:
+        # intra-op threads for every network whose runtime is left at its own default
+        # (``threads: 0``); 0 keeps the runtime's default. A service with one worker per
+        # core sets 1: its workers already keep the cores busy.
+        self.threads = threads
+
     def open(self, path: Path, config: RuntimeConfig) -> Session:
+        options = config.resolved_options
+        if self.threads and getattr(options, "threads", None) == 0:
+            config = dataclasses.replace(config, options=dataclasses.replace(options, threads=self.threads))
         key = (content_key(path), config.key())
         with self._lock:
             session = self._shared.get(key)

@@ -43,6 +43,7 @@ log = logging.getLogger("voicestack.service")
 
 FIRST_AUDIO_TARGET = 0.1  # seconds: a new stream's deadline after its arrival
 LEAD_SHARE = 0.5  # a step may use at most this share of its stream's lead over real time
+MIN_JOB_SHARE = 0.5  # ... but after its first chunk, at least this share of max_job
 
 
 class Overloaded(Exception):
@@ -83,6 +84,7 @@ class ChunkStream:
         self.play_start: float | None = None  # when the consumer took the first chunk (shifted by underruns)
         self.first_ready: float | None = None
         self.compute = 0.0  # worker seconds spent on it
+        self.cpu = 0.0  # ... of which its worker thread was on a CPU
         self.unit: float | None = None  # audio seconds of a chunk at window_limit 1 (its first)
         self.chunks = 0
         self.max_underrun = 0.0  # the longest time its listener's buffer ran dry after playback started
@@ -114,9 +116,15 @@ class ChunkStream:
     def window_limit(self, now: float) -> float:
         if self.chunks == 0 or self.unit is None or self.produced <= 0:
             return 1.0
-        rate = self.compute / self.produced  # worker seconds per audio second, on this stream
+        # CPU seconds per audio second on this stream: the step's own thread time, so that
+        # a machine busy with other work (which stretches wall time) does not shrink windows
+        rate = self.cpu / self.produced
         lead = max(0.0, self.deadline() - now)
-        budget = min(self.scheduler.max_job, lead * LEAD_SHARE)
+        # A stream short of lead gets smaller windows (its next audio sooner), but never
+        # below half the step bound: small windows cost their context frames again and
+        # again, and under load that lost compute would make every stream run dry.
+        job = self.scheduler.max_job
+        budget = min(job, max(lead * LEAD_SHARE, job * MIN_JOB_SHARE))
         return max(1.0, budget / max(rate, 1e-6) / self.unit)
 
     # -- event loop side ----------------------------------------------------------------
@@ -174,7 +182,7 @@ class ChunkStream:
             self._close_generator()
             return
         self.request.window_limit = self.window_limit(time.monotonic())
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         result: tuple[str, Any]
         try:
             chunk = next(self._gen)
@@ -183,13 +191,14 @@ class ChunkStream:
             result = ("end", None)
         except BaseException as err:  # noqa: BLE001 - delivered to the consumer, which decides
             result = ("error", err)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
         if result[0] == "chunk":
             over = self._over_budget(elapsed, result[1])
             if over is not None:
                 result = ("error", over)
         with self.scheduler.cond:
             self.compute += elapsed
+            self.cpu += cpu
             if result[0] == "chunk":
                 chunk = result[1]
                 self.chunks += 1
