@@ -3,6 +3,7 @@ paragraph from POST /v1/audio/speech and playing it as it arrives.
 
     python bench/bench_service.py [--voice joe] [--levels 1,4,8,16] [--rounds 2] [--workers N]
     python bench/bench_service.py --ray 2 ...     # also through Ray Serve (2 replicas), side by side
+    python bench/bench_service.py --batch 8 ...   # also with cross-request batching, side by side
 
 Starts its own server process on a free loopback port, warms the voice up, then for
 each concurrency level runs ``rounds`` rounds of N simultaneous requests. Every client
@@ -21,7 +22,9 @@ states the capacity model of docs/scale-out.md from the single-stream CPU cost a
 its prediction of the throughput at the highest level. With ``--ray N`` a second server,
 ``voicestack serve --ray`` with N replicas sharing the same cores, is measured level by level
 in turn with the plain one (both up at once, only one loaded at a time), and the ratios are
-printed. Ratios are measured in this one run.
+printed. With ``--batch N`` the second server's voice has the profile ``{"batch": N}`` and
+``--batch-workers`` workers (default N: a batch needs that many streams in a step at once).
+Ratios are measured in this one run.
 """
 
 from __future__ import annotations
@@ -265,6 +268,10 @@ def main() -> int:
     ap.add_argument("--ray", type=int, default=0, metavar="REPLICAS",
                     help="serve through `voicestack serve --ray` with this many replicas (CPU and RSS then count "
                          "every process of the deployment, Ray's own included)")
+    ap.add_argument("--batch", type=int, default=0, metavar="N",
+                    help="also measure a server whose voice batches up to N calls (profile batch: N), side by side")
+    ap.add_argument("--batch-workers", type=int, default=0, help="its workers (default: N)")
+    ap.add_argument("--batch-wait-ms", type=float, default=2.0, help="its profile's batch_wait_ms")
     ap.add_argument("--cores", type=float, default=0,
                     help="cores the capacity model may count on (default: this machine's CPU count)")
     args = ap.parse_args()
@@ -276,6 +283,8 @@ def main() -> int:
         servers = [stack.enter_context(server(args, levels, 0))]
         if args.ray:
             servers.append(stack.enter_context(server(args, levels, args.ray)))
+        elif args.batch > 1:
+            servers.append(stack.enter_context(server(args, levels, 0, batch=args.batch)))
         if any(sv is None for sv in servers):
             return 1
         tables: list[list[dict[str, float]]] = [[] for _ in servers]
@@ -288,6 +297,13 @@ def main() -> int:
         print_table(args, sv, rows)
     if overload:
         print_overload(servers[0], overload)
+    if args.batch > 1 and not args.ray:
+        print(f"batching (batch {args.batch}, {servers[1].workers} workers) / plain ({servers[0].workers} workers), "
+              "measured level by level in this run:")
+        for d, b in zip(tables[0], tables[1], strict=True):
+            print(f"  {d['clients']:>3.0f} clients: CPU s per audio s {b['cpu_per_audio'] / d['cpu_per_audio']:.2f}x, "
+                  f"throughput {b['throughput'] / d['throughput']:.2f}x, p50 TTFA {b['p50'] / d['p50']:.2f}x, "
+                  f"p95 TTFA {b['p95'] / d['p95']:.2f}x")
     if args.ray:
         print(f"through Ray ({args.ray} replicas) / direct, measured level by level in this run:")
         for d, r in zip(tables[0], tables[1], strict=True):
@@ -303,18 +319,25 @@ class Server:
     workers: int
     replicas: int
     holds: int  # streams it takes at once: slots + waiting line
+    batch: int = 0
 
 
 @contextmanager
-def server(args: argparse.Namespace, levels: list[int], replicas: int) -> Iterator[Server | None]:
-    """A server process (``replicas``: 0 a plain one, else through Ray), warmed up."""
+def server(args: argparse.Namespace, levels: list[int], replicas: int, batch: int = 0) -> Iterator[Server | None]:
+    """A server process (``replicas``: 0 a plain one, else through Ray; ``batch``: its voice
+    batches calls), warmed up."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     workers = max(1, args.workers // replicas) if replicas else args.workers  # the same cores in total
+    if batch:
+        workers = args.batch_workers or batch
     cfg = {"workers": workers, "max_active_streams": max(levels), "max_queue": max(1, max(levels) // 2),
            "default_voice": args.voice, "voices_dirs": [args.voices_dir] if args.voices_dir else []}
     if args.threads:
         cfg["threads"] = args.threads
+    if batch:
+        cfg["threads"] = args.threads or 1  # its workers outnumber the cores: one thread per run
+        cfg["voices"] = {args.voice: {"profile": {"batch": batch, "batch_wait_ms": args.batch_wait_ms}}}
     files = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(cfg, f)
@@ -347,7 +370,8 @@ def server(args: argparse.Namespace, levels: list[int], replicas: int) -> Iterat
         for _ in range(max(1, replicas)):  # with Ray, let each replica load the voice
             warm = httpx.post(f"{url}/v1/audio/speech", json={"input": SHORT, "voice": args.voice}, timeout=120)
             warm.raise_for_status()
-        yield Server(url, process_tree(proc.pid), workers, replicas, cfg["max_active_streams"] + cfg["max_queue"])
+        yield Server(url, process_tree(proc.pid), workers, replicas, cfg["max_active_streams"] + cfg["max_queue"],
+                     batch)
     finally:
         proc.terminate()  # with --ray, the command shuts Ray down on SIGTERM
         try:
@@ -371,6 +395,7 @@ def measure_level(args: argparse.Namespace, sv: Server, clients: int) -> dict[st
 
 def print_table(args: argparse.Namespace, sv: Server, rows: list[dict[str, float]]) -> None:
     mode = f"ray replicas={sv.replicas} processes={len(sv.tree)} " if sv.replicas else ""
+    mode += f"batch={sv.batch} " if sv.batch else ""
     print(f"{mode}voice={args.voice} workers={sv.workers} threads={args.threads or 'auto'} rounds={args.rounds} "
           f"spread={args.spread}s cpus={os.cpu_count()} {describe(args.texts)}")
     print(f"{'clients':>7} {'reqs':>5} {'p50 TTFA':>9} {'p95 TTFA':>9} {'dry':>7} {'audio s/s':>9} "

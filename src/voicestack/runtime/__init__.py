@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from voicestack.paths import content_key, file_digest
+from voicestack.runtime.batching import BatchingSession, batch_copy
 from voicestack.runtime.base import RUNTIMES, NoOptions, Runtime, RuntimeConfig, Session
 from voicestack.runtime.ort import OnnxRuntime
 from voicestack.runtime.ov import OpenVino
@@ -46,8 +47,17 @@ class SessionFactory:
         with self._lock:
             session = self._shared.get(key)
             if session is None:
-                runtime = RUNTIMES.get(config.runtime, "runtime")
-                session = runtime.open(Path(path), config.resolved_options, config.static_shapes)
+                session = self._open(Path(path), config)
                 self._shared[key] = session
                 type(self).opened += 1
             return session
+
+    @staticmethod
+    def _open(path: Path, config: RuntimeConfig) -> Session:
+        runtime = RUNTIMES.get(config.runtime, "runtime")
+        if config.batch > 1 and not config.static_shapes:
+            copy = batch_copy(path)
+            if copy is not None:
+                inner = runtime.open(copy, config.resolved_options, None)
+                return BatchingSession(inner, config.batch, config.batch_wait, path.stem)
+        return runtime.open(path, config.resolved_options, config.static_shapes)

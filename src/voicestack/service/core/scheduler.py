@@ -13,7 +13,10 @@ one bounded step at a time, earliest deadline first.
   the request's ``window_limit``: the first chunk always uses the smallest windows, and
   later ones grow only as far as the stream's lead over real time (and the
   ``max_job_seconds`` bound on any step) allows, from the compute rate measured on
-  that stream. One worker is never busy for seconds while others wait.
+  that stream, but never below half that bound (small windows recompute their context
+  frames: a stream that fell behind would fall further). Limits come in steps (1, 1.5,
+  2, 3, 4, 6, ...) so streams at a like pace ask for equal windows, which a batching
+  profile runs as one call. One worker is never busy for seconds while others wait.
 * **Back-pressure.** A stream computes at most ``max_ahead`` seconds of audio beyond
   what its consumer has taken; a client that stops reading stops costing compute.
 * **Budgets.** A stream that exceeds its audio or compute budget ends with a
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -44,6 +48,16 @@ log = logging.getLogger("voicestack.service")
 FIRST_AUDIO_TARGET = 0.1  # seconds: a new stream's deadline after its arrival
 LEAD_SHARE = 0.5  # a step may use at most this share of its stream's lead over real time
 MIN_JOB_SHARE = 0.5  # ... but after its first chunk, at least this share of max_job
+
+
+def quantized(limit: float) -> float:
+    """``limit`` rounded down to 1, 1.5, 2, 3, 4, 6, 8, ... (at most a third lost): streams
+    at a like pace then ask for windows of the same sizes, which a batching profile can
+    run as one call (runtime.batching batches only equal shapes)."""
+    if limit < 1.5:
+        return 1.0
+    power = 2.0 ** math.floor(math.log2(limit))
+    return power * 1.5 if limit >= power * 1.5 else power
 
 
 class Overloaded(Exception):
@@ -125,7 +139,7 @@ class ChunkStream:
         # again, and under load that lost compute would make every stream run dry.
         job = self.scheduler.max_job
         budget = min(job, max(lead * LEAD_SHARE, job * MIN_JOB_SHARE))
-        return max(1.0, budget / max(rate, 1e-6) / self.unit)
+        return quantized(budget / max(rate, 1e-6) / self.unit)
 
     # -- event loop side ----------------------------------------------------------------
     async def next(self) -> AudioChunk | None:
