@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from voicestack.paths import content_key, file_digest
-from voicestack.runtime.batching import BatchingSession, batch_copy
 from voicestack.runtime.base import RUNTIMES, NoOptions, Runtime, RuntimeConfig, Session
+from voicestack.runtime.batching import BatchingSession, batch_copy
 from voicestack.runtime.ort import OnnxRuntime
 from voicestack.runtime.ov import OpenVino
 
