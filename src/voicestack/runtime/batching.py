@@ -31,15 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from voicestack.onnxtools import save as onnx_save
 from voicestack.paths import cache_dir, content_key
 from voicestack.runtime.base import Session
+from voicestack.runtime.static import cached_copy
 
 log = logging.getLogger("voicestack.runtime")
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
 
 def batch_copy(path: Path, cache: Path | None = None) -> Path | None:
     """A copy of the network at ``path`` with a dynamic leading (batch) axis, or None if
@@ -47,23 +43,7 @@ def batch_copy(path: Path, cache: Path | None = None) -> Path | None:
     path = Path(path)
     out_dir = Path(cache) if cache is not None else cache_dir() / "batch"
     target = out_dir / f"{path.stem}-{content_key(path)[:16]}-batch.onnx"
-    refused = target.with_suffix(".none")
-    if target.is_file():
-        return target
-    if refused.is_file():
-        return None
-    with _locks_guard:
-        lock = _locks.setdefault(str(target), threading.Lock())
-    with lock:
-        if target.is_file():
-            return target
-        model = _batched(path)
-        if model is None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            refused.write_text("no batch axis of one on every input and output\n")
-            return None
-        onnx_save(model, target)  # atomic: a half-written copy never appears
-    return target
+    return cached_copy(target, lambda: _batched(path))
 
 
 def _batched(path: Path) -> Any:
