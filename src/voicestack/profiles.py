@@ -135,6 +135,10 @@ class ProfileFields:
     context: int | None = field(default=None, metadata=limits(lo=0, hi=4096))
     components: Mapping[str, str] = field(default_factory=dict)
     networks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # cross-request batching (runtime.batching): up to this many same-shaped calls of one
+    # network from concurrent streams run as one; 1: off
+    batch: int = field(default=1, metadata=limits(lo=1, hi=1024))
+    batch_wait_ms: float = field(default=2.0, metadata=limits(lo=0, hi=1000))
 
 
 COMMON_FIELDS = frozenset(f.name for f in dataclasses.fields(ProfileFields))
@@ -210,8 +214,15 @@ def parse_profile(name: str, raw: Any, path: str, stacks: Mapping[str, Any], net
         if new not in REGISTRY:
             problems.append((f"{path}.components.{safe_text(old)}",
                              f"unknown type {safe_text(new)!r}; expected one of {', '.join(REGISTRY.names())}"))
+    if common.batch > 1 and common.shapes == "static":
+        problems.append((f"{path}.batch", "batching needs dynamic shapes: a static network is compiled for a "
+                                          "batch of one"))
     if problems:
         raise SpecError(problems)
+    if common.batch > 1:
+        base = dataclasses.replace(base, batch=common.batch, batch_wait=common.batch_wait_ms / 1000)
+        per_net = {net: dataclasses.replace(cfg, batch=common.batch, batch_wait=common.batch_wait_ms / 1000)
+                   for net, cfg in per_net.items()}
     return Profile(name, base, per_net, common.shapes, common.stack, raw, buckets, window, context,
                    dict(common.components), path)
 

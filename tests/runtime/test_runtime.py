@@ -33,6 +33,17 @@ def test_different_settings_get_their_own_session(tiny_duration: Path) -> None:
     assert factory.open(path, RuntimeConfig(options=OrtOptions(threads=1))) is one
 
 
+def test_a_factory_sets_the_threads_a_profile_leaves_to_the_runtime(tiny_duration: Path) -> None:
+    """What a service with a worker per core uses: one intra-op thread per run, unless
+    the profile chose a number itself."""
+    factory = SessionFactory(threads=1)
+    voice = Voice.load(tiny_duration, sessions=factory)
+    assert _decoder_session(voice)._session.get_session_options().intra_op_num_threads == 1
+    chosen = Voice.load(tiny_duration, profile={"threads": 3}, sessions=factory)
+    assert _decoder_session(chosen)._session.get_session_options().intra_op_num_threads == 3
+    assert _decoder_session(Voice.load(tiny_duration)) is not _decoder_session(voice)  # its own settings
+
+
 def test_unavailable_provider_is_a_clear_error(tiny_duration: Path) -> None:
     with pytest.raises(RuntimeUnavailable, match="TensorrtExecutionProvider"):
         SessionFactory().open(tiny_duration / "decoder.onnx",

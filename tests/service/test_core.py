@@ -190,37 +190,65 @@ def test_lru_unloading_under_a_byte_budget(tmp_path: Path) -> None:
     assert tight.loaded() == []
 
 
-def test_first_window_is_small_and_windows_grow_with_the_lead() -> None:
-    """The scheduler's pacing: window_limit 1 for the first chunk, then bounded by the
-    job budget and the lead over real time."""
+def _window_limits(samples: int, cpu_seconds: float, chunks: int = 6) -> list[float]:
+    """The window_limit the scheduler sets before each pull of a stream whose chunks hold
+    ``samples`` at 16 kHz and cost ``cpu_seconds`` of CPU each (max_job 0.1 s)."""
     import asyncio
+
+    import numpy as np
 
     from voicestack.blocks import Request
     from voicestack.service.core import Scheduler
+    from voicestack.voice import AudioChunk
 
-    async def main() -> list[float]:
+    limits: list[float] = []
+    req = Request()
+
+    def pulls():
+        for _ in range(chunks):
+            limits.append(req.window_limit or 0.0)
+            spin = time.thread_time() + cpu_seconds
+            while time.thread_time() < spin:
+                pass
+            yield AudioChunk(np.zeros(samples, np.float32), 16000)
+
+    async def main() -> None:
         sched = Scheduler(1, 4, 4, max_job=0.1)
-        limits: list[float] = []
-        req = Request()
-
-        def chunks():  # 0.5 s of audio per chunk at a cost of 5 ms: 100x faster than real time
-            import numpy as np
-
-            from voicestack.voice import AudioChunk
-
-            for _ in range(6):
-                limits.append(req.window_limit or 0.0)
-                time.sleep(0.005)
-                yield AudioChunk(np.zeros(8000, np.float32), 16000)
-
-        stream = sched.open(chunks(), req)
+        stream = sched.open(pulls(), req)
         while await stream.next() is not None:
             pass
         sched.shutdown()
-        return limits
 
-    limits = asyncio.run(main())
+    asyncio.run(main())
+    return limits
+
+
+def test_first_window_is_small_and_windows_grow_with_the_lead() -> None:
+    """The scheduler's pacing: window_limit 1 for the first chunk, then bounded by the
+    job budget and the lead over real time."""
+    limits = _window_limits(8000, 0.005)  # 0.5 s of audio for 5 ms: 100x faster than real time
     assert limits[0] == 1.0
     assert all(x >= 1.0 for x in limits)
-    # 100x real time with a lead of ~0.5 s per chunk: a step may take min(0.1 s, lead/2)
+    # a lead of ~0.5 s per chunk: a step may take min(0.1 s, lead/2), i.e. ~10 chunks' worth
     assert max(limits[1:]) > 1.5
+
+
+def test_a_stream_behind_real_time_keeps_efficient_windows() -> None:
+    """A stream with no lead (its audio costs more than real time) still gets windows
+    worth half a step's budget: shrinking them to the first window's size would spend
+    the step on context frames and fall further behind."""
+    limits = _window_limits(160, 0.02)  # 10 ms of audio for 20 ms of CPU: never any lead
+    assert limits[0] == 1.0
+    # rate 2 CPU s per audio s, unit 10 ms: half of max_job (0.05 s) buys 2.5 units
+    assert min(limits[1:]) >= 2.0, limits
+
+
+def test_the_service_shares_the_cores_among_its_workers() -> None:
+    import os
+
+    from voicestack.service.core import ServiceConfig
+
+    cpus = os.cpu_count() or 1
+    assert ServiceConfig(workers=cpus).threads_per_run == 1
+    assert ServiceConfig(workers=1).threads_per_run == cpus
+    assert ServiceConfig(workers=1, threads=3).threads_per_run == 3

@@ -78,6 +78,8 @@ class RuntimeConfig:
     runtime: str = "onnxruntime"
     options: Any = None  # an instance of the runtime's Options (None: its defaults)
     static_shapes: Mapping[str, tuple[int, ...]] | None = None  # input name -> compiled shape
+    batch: int = 1  # > 1: concurrent same-shaped calls run as one, up to this many (runtime.batching)
+    batch_wait: float = 0.0  # seconds a call waits for others to join its batch
 
     @property
     def resolved_options(self) -> Any:
@@ -85,12 +87,15 @@ class RuntimeConfig:
 
     def key(self) -> tuple[Any, ...]:
         static = tuple(sorted((k, tuple(v)) for k, v in (self.static_shapes or {}).items()))
-        return (self.runtime, repr(_jsonable(dataclasses.asdict(self.resolved_options))), static)
+        return (self.runtime, repr(_jsonable(dataclasses.asdict(self.resolved_options))), static, self.batch,
+                self.batch_wait)
 
     def describe(self) -> dict[str, Any]:
         info = RUNTIMES.get(self.runtime, "runtime").describe(self.resolved_options)
         if self.static_shapes:
             info["shapes"] = {k: list(v) for k, v in self.static_shapes.items()}
+        if self.batch > 1:
+            info["batch"] = {"max": self.batch, "wait_ms": round(self.batch_wait * 1000, 3)}
         return info
 
     def option(self, name: str, default: Any = None) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,31 @@ def static_copy(path: Path, shapes: Shapes, cache: Path | None = None) -> Path:
     short = hashlib.sha256(tag.encode()).hexdigest()[:12]
     out_dir = Path(cache) if cache is not None else static_dir()
     target = out_dir / f"{path.stem}-{digest}-{short}.onnx"
+    made = cached_copy(target, lambda: _fixed(path, shapes))
+    assert made is not None
+    return made
+
+
+def cached_copy(target: Path, make: Callable[[], Any]) -> Path | None:
+    """``target``, made once by saving ``make()`` there (one maker at a time per file;
+    the save is atomic, so a half-written copy never appears). ``make`` may return None
+    (the network doesn't allow the copy): that is remembered beside it, and None returned."""
+    refused = target.with_suffix(".none")
     if target.is_file():
         return target
+    if refused.is_file():
+        return None
     with _locks_guard:
         lock = _locks.setdefault(str(target), threading.Lock())
     with lock:
         if target.is_file():
             return target
-        onnx_save(_fixed(path, shapes), target)  # atomic: a half-written copy never appears
+        model = make()
+        if model is None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            refused.write_text("this network can't take the copy's change\n")
+            return None
+        onnx_save(model, target)
     return target
 
 

@@ -43,6 +43,9 @@ class ServiceConfig:
     default_voice: str = field(default="joe", metadata=limits(nonempty=True))
     memory_budget_bytes: int = field(default=2_000_000_000, metadata=limits(lo=0))
     workers: int = field(default_factory=_cpus, metadata=limits(lo=1, hi=256))
+    # intra-op threads of each network run, for voices whose profile leaves them at the
+    # runtime's default; 0: the cores shared out among the workers (1 with a worker per core)
+    threads: int = field(default=0, metadata=limits(lo=0, hi=1024))
     max_active_streams: int = field(default=16, metadata=limits(lo=1, hi=100_000))
     max_queue: int = field(default=32, metadata=limits(lo=0, hi=100_000))
     retry_after_seconds: int = field(default=1, metadata=limits(lo=0, hi=3600))
@@ -69,6 +72,10 @@ class ServiceConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voices_dirs", tuple(Path(d).expanduser() for d in self.voices_dirs))
+
+    @property
+    def threads_per_run(self) -> int:
+        return self.threads or max(1, _cpus() // self.workers)
 
     @property
     def dirs(self) -> tuple[Path, ...]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from voicestack import catalog
+from voicestack.runtime import SessionFactory
 from voicestack.service.core.metrics import ServiceMetrics
 from voicestack.voice import Voice
 
@@ -186,12 +187,13 @@ def network_files(voice: Voice, addon_dir: Path) -> dict[str, int]:
 class VoicePool:
     def __init__(self, voices: VoiceCatalog, budget_bytes: int, options: Mapping[str, Any] | None = None,
                  metrics: ServiceMetrics | None = None,
-                 loader: Callable[[Path, Any], Voice] | None = None) -> None:
+                 loader: Callable[[Path, Any], Voice] | None = None, threads: int = 0) -> None:
         self.catalog = voices
         self.budget = budget_bytes
         self.options = dict(options or {})
         self.metrics = metrics or ServiceMetrics()
-        self._load = loader or (lambda path, profile: Voice.load(path, profile=profile))
+        sessions = SessionFactory(threads)
+        self._load = loader or (lambda path, profile: Voice.load(path, profile=profile, sessions=sessions))
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}

@@ -13,7 +13,10 @@ one bounded step at a time, earliest deadline first.
   the request's ``window_limit``: the first chunk always uses the smallest windows, and
   later ones grow only as far as the stream's lead over real time (and the
   ``max_job_seconds`` bound on any step) allows, from the compute rate measured on
-  that stream. One worker is never busy for seconds while others wait.
+  that stream, but never below half that bound (small windows recompute their context
+  frames: a stream that fell behind would fall further). Limits come in steps (1, 1.5,
+  2, 3, 4, 6, ...) so streams at a like pace ask for equal windows, which a batching
+  profile runs as one call. One worker is never busy for seconds while others wait.
 * **Back-pressure.** A stream computes at most ``max_ahead`` seconds of audio beyond
   what its consumer has taken; a client that stops reading stops costing compute.
 * **Budgets.** A stream that exceeds its audio or compute budget ends with a
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -43,6 +47,17 @@ log = logging.getLogger("voicestack.service")
 
 FIRST_AUDIO_TARGET = 0.1  # seconds: a new stream's deadline after its arrival
 LEAD_SHARE = 0.5  # a step may use at most this share of its stream's lead over real time
+MIN_JOB_SHARE = 0.5  # ... but after its first chunk, at least this share of max_job
+
+
+def quantized(limit: float) -> float:
+    """``limit`` rounded down to 1, 1.5, 2, 3, 4, 6, 8, ... (at most a third lost): streams
+    at a like pace then ask for windows of the same sizes, which a batching profile can
+    run as one call (runtime.batching batches only equal shapes)."""
+    if limit < 1.5:
+        return 1.0
+    power = 2.0 ** math.floor(math.log2(limit))
+    return power * 1.5 if limit >= power * 1.5 else power
 
 
 class Overloaded(Exception):
@@ -83,6 +98,7 @@ class ChunkStream:
         self.play_start: float | None = None  # when the consumer took the first chunk (shifted by underruns)
         self.first_ready: float | None = None
         self.compute = 0.0  # worker seconds spent on it
+        self.cpu = 0.0  # ... of which its worker thread was on a CPU
         self.unit: float | None = None  # audio seconds of a chunk at window_limit 1 (its first)
         self.chunks = 0
         self.max_underrun = 0.0  # the longest time its listener's buffer ran dry after playback started
@@ -114,10 +130,16 @@ class ChunkStream:
     def window_limit(self, now: float) -> float:
         if self.chunks == 0 or self.unit is None or self.produced <= 0:
             return 1.0
-        rate = self.compute / self.produced  # worker seconds per audio second, on this stream
+        # CPU seconds per audio second on this stream: the step's own thread time, so that
+        # a machine busy with other work (which stretches wall time) does not shrink windows
+        rate = self.cpu / self.produced
         lead = max(0.0, self.deadline() - now)
-        budget = min(self.scheduler.max_job, lead * LEAD_SHARE)
-        return max(1.0, budget / max(rate, 1e-6) / self.unit)
+        # A stream short of lead gets smaller windows (its next audio sooner), but never
+        # below half the step bound: small windows cost their context frames again and
+        # again, and under load that lost compute would make every stream run dry.
+        job = self.scheduler.max_job
+        budget = min(job, max(lead * LEAD_SHARE, job * MIN_JOB_SHARE))
+        return quantized(budget / max(rate, 1e-6) / self.unit)
 
     # -- event loop side ----------------------------------------------------------------
     async def next(self) -> AudioChunk | None:
@@ -174,7 +196,7 @@ class ChunkStream:
             self._close_generator()
             return
         self.request.window_limit = self.window_limit(time.monotonic())
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         result: tuple[str, Any]
         try:
             chunk = next(self._gen)
@@ -183,13 +205,14 @@ class ChunkStream:
             result = ("end", None)
         except BaseException as err:  # noqa: BLE001 - delivered to the consumer, which decides
             result = ("error", err)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
         if result[0] == "chunk":
             over = self._over_budget(elapsed, result[1])
             if over is not None:
                 result = ("error", over)
         with self.scheduler.cond:
             self.compute += elapsed
+            self.cpu += cpu
             if result[0] == "chunk":
                 chunk = result[1]
                 self.chunks += 1

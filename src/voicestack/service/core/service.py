@@ -186,7 +186,8 @@ class Service:
         self.config = config
         self.metrics = ServiceMetrics()
         self.catalog = VoiceCatalog(config.dirs, config.builtins)
-        self.pool = VoicePool(self.catalog, config.memory_budget_bytes, config.voices, self.metrics)
+        self.pool = VoicePool(self.catalog, config.memory_budget_bytes, config.voices, self.metrics,
+                              threads=config.threads_per_run)
         self.scheduler = Scheduler(config.workers, config.max_active_streams, config.max_queue, self.metrics,
                                    max_ahead=config.max_ahead_seconds, max_job=config.max_job_seconds)
         self.formats = STREAMING_FORMATS
