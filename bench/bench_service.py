@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import socket
 import subprocess
@@ -420,10 +419,6 @@ def print_table(args: argparse.Namespace, sv: Server, rows: list[dict[str, float
         print(f"target at 8 streams (p95 TTFA <= 2x single-stream p50, no listener runs dry, 0 errors): "
               f"p95/single = {ratio:.2f}x, longest dry {eight['dry'] * 1000:.0f} ms, errors {eight['errors']} "
               f"-> {verdict}")
-        cores = min(sv.workers, os.cpu_count() or 1)
-        print(f"  (8 first chunks arriving together on {cores} cores: the last starts after "
-              f"{math.ceil(8 / cores) - 1} others on its core, so p95/single >= {math.ceil(8 / cores)}x unless a "
-              f"first chunk costs less under load than alone)")
         gain = eight["throughput"] / single["throughput"]
         print(f"throughput at 8 streams / at 1: {gain:.2f}x -> {'met' if gain >= 1 else 'NOT met'}")
     sixteen = next((r for r in rows if r["clients"] == 16), None)

@@ -48,6 +48,7 @@ log = logging.getLogger("voicestack.service")
 FIRST_AUDIO_TARGET = 0.1  # seconds: a new stream's deadline after its arrival
 LEAD_SHARE = 0.5  # a step may use at most this share of its stream's lead over real time
 MIN_JOB_SHARE = 0.5  # ... but after its first chunk, at least this share of max_job
+MAX_LIMIT = 4096.0  # window limits stop doubling here (far beyond any decoder's max_window)
 
 
 def quantized(limit: float) -> float:
@@ -99,6 +100,8 @@ class ChunkStream:
         self.first_ready: float | None = None
         self.compute = 0.0  # worker seconds spent on it
         self.cpu = 0.0  # ... of which its worker thread was on a CPU
+        self.last_cpu = 0.0  # CPU time of its last step
+        self.limit = 1.0  # its window limit, steered by what its steps cost
         self.unit: float | None = None  # audio seconds of a chunk at window_limit 1 (its first)
         self.chunks = 0
         self.max_underrun = 0.0  # the longest time its listener's buffer ran dry after playback started
@@ -130,16 +133,19 @@ class ChunkStream:
     def window_limit(self, now: float) -> float:
         if self.chunks == 0 or self.unit is None or self.produced <= 0:
             return 1.0
-        # CPU seconds per audio second on this stream: the step's own thread time, so that
-        # a machine busy with other work (which stretches wall time) does not shrink windows
-        rate = self.cpu / self.produced
         lead = max(0.0, self.deadline() - now)
-        # A stream short of lead gets smaller windows (its next audio sooner), but never
+        # A stream short of lead gets smaller steps (its next audio sooner), but never
         # below half the step bound: small windows cost their context frames again and
         # again, and under load that lost compute would make every stream run dry.
         job = self.scheduler.max_job
         budget = min(job, max(lead * LEAD_SHARE, job * MIN_JOB_SHARE))
-        return quantized(budget / max(rate, 1e-6) / self.unit)
+        # Steered by what its last step cost (CPU time of the worker thread, so other load
+        # on the machine does not shrink it): scaled by budget / cost, at most doubled or
+        # halved at a time, so a step's cost settles at the budget. An average cost per
+        # audio second would keep windows small: small windows are the expensive ones.
+        factor = min(2.0, max(0.5, budget / max(self.last_cpu, 1e-6)))
+        self.limit = min(MAX_LIMIT, max(1.0, self.limit * factor))
+        return quantized(self.limit)
 
     # -- event loop side ----------------------------------------------------------------
     async def next(self) -> AudioChunk | None:
@@ -213,6 +219,7 @@ class ChunkStream:
         with self.scheduler.cond:
             self.compute += elapsed
             self.cpu += cpu
+            self.last_cpu = cpu
             if result[0] == "chunk":
                 chunk = result[1]
                 self.chunks += 1
