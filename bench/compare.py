@@ -250,7 +250,8 @@ def alternate(engines: dict[str, Engine], work: Callable[[Engine], Any], reps: i
 def print_row(label: str, values: dict[str, float], unit: str, scale: float = 1000.0) -> None:
     vs = values["voicestack"]
     peers = [k for k in values if k != "voicestack"]
-    figures = "  ".join(f"{k} {values[k] * scale:8.1f}" for k in values)
+    digits = 3 if unit == "RTF" else 1
+    figures = "  ".join(f"{k} {values[k] * scale:8.{digits}f}" for k in values)
     ratios = "  ".join(f"/{k.split('-')[0]} {vs / values[k]:5.2f}x" for k in peers)
     print(f"  {label:28} {ratios}   ({unit}: {figures})")
 
