@@ -18,7 +18,7 @@ paragraph (plus a 2-word and a 40-word sentence, totals only), the real-time fac
 ``--lj-lines`` LJ Speech lines (each line synthesised on its own; RTF = time / audio
 seconds of that system). Then, in fresh processes: import + load (warm file cache: one
 discarded run first), peak RSS of load + the paragraph (the process and its children,
-VmHWM), voicestack's ``static`` profile against ``default`` (total time over the same
+VmHWM; median of 3), voicestack's ``static`` profile against ``default`` (total time over the same
 texts, in this process) and the ``openvino`` profile's peak RSS.
 
 sherpa-onnx is set up here: ``tokens.txt`` from the voice's phoneme map, the ONNX metadata
@@ -367,9 +367,10 @@ def processes(model_dir: Path, reps: int) -> None:
         for name in list(setups)[rep % 3:] + list(setups)[:rep % 3]:
             loads[name].append(child(name, setups[name], "")["load"])
     print_row("import + load (warm)", {k: statistics.median(v) for k, v in loads.items()}, "ms")
-    rss = {k: max(child(k, setups[k], TEXTS["paragraph"])["rss_kib"] for _ in range(2)) / 1024 for k in setups}
+    rss = {k: statistics.median(child(k, setups[k], TEXTS["paragraph"])["rss_kib"] for _ in range(3)) / 1024
+           for k in setups}
     print_row("peak RSS, load + paragraph", rss, "MiB", scale=1.0)
-    ov = max(child("voicestack", "openvino", TEXTS["paragraph"])["rss_kib"] for _ in range(2)) / 1024
+    ov = statistics.median(child("voicestack", "openvino", TEXTS["paragraph"])["rss_kib"] for _ in range(3)) / 1024
     print(f"  {'openvino profile peak RSS':28} {ov:.0f} MiB (target < 500); /piper {ov / rss['piper-tts']:5.2f}x  "
           f"/voicestack default {ov / rss['voicestack']:5.2f}x")
 
