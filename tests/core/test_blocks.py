@@ -108,6 +108,41 @@ def test_seed_gives_same_audio_whatever_the_schedule(tiny_duration: Path) -> Non
     assert other.size != outs[0].size or snr_db(outs[0], other) < 40  # another seed, other durations/noise
 
 
+def test_tail_takes_the_rest_of_the_piece_in_one_window(tiny_duration: Path) -> None:
+    """With ``tail`` a window that would leave a short rest takes it: fewer calls, the
+    same audio, and the request's first window is never enlarged."""
+    manifest = json.loads((tiny_duration / "addon.json").read_text())
+    tensors = ids_for(TEXT)
+    runs = {}
+    for tail in (0.0, 8.0):
+        stack = json.loads(json.dumps(manifest["stack"]))
+        stack[0]["streamable_block"]["stack"][1].update(first_window=4, max_window=4096, growth=2.0, tail=tail)
+        block = build_stack(tiny_duration, stack)
+        decoder = block.streamable_block.blocks[1]  # type: ignore[attr-defined]
+        sizes: list[int] = []
+        original = decoder.run_window
+
+        def counting(frames, request, t=None, original=original, sizes=sizes):  # type: ignore[no-untyped-def]
+            sizes.append(frames.shape[-1])
+            return original(frames, request, t)
+
+        decoder.run_window = counting
+        runs[tail] = (run_stack(tiny_duration, tensors, block=block, seed=3).joined(), sizes)
+    (plain, plain_sizes), (merged, merged_sizes) = runs[0.0], runs[8.0]
+    assert len(merged_sizes) < len(plain_sizes)
+    assert merged_sizes[0] == plain_sizes[0]  # the first audio costs the same
+    assert sum(merged_sizes) < sum(plain_sizes)  # fewer context frames computed twice
+    assert plain.shape == merged.shape
+    assert snr_db(plain, merged) > 60
+
+
+def test_tail_must_not_be_negative() -> None:
+    from voicestack.components.decoders import DecoderParams
+
+    with pytest.raises(ValueError, match="tail must be >= 0.0"):
+        DecoderParams(tail=-1.0)
+
+
 def test_containers_are_what_they_contain() -> None:
     class Emit(StreamableBlock):
         def generate(self, source, tensors, request):  # type: ignore[no-untyped-def]

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from voicestack.blocks import Request, Stream, StreamableBlock
-from voicestack.components.base import BuildContext, CheckEnv
+from voicestack.components.base import BuildContext, CheckEnv, register
 from voicestack.components.network import NetworkCall, check_renames, renamed_outputs
 from voicestack.errors import SpecError
-from voicestack.components.base import register
 from voicestack.spec import BlockSpec
 from voicestack.tensors import DTYPES, TensorDecl, Tensors, resolve_shape
 
@@ -32,10 +31,15 @@ class DecoderParams:
     max_window: int = 128
     growth: float = 2.0
     context: int = 24
+    # a window takes the rest of the piece when that is at most (1 + tail) x its size plus
+    # the context (capped at max_window): no last small window that is mostly context
+    tail: float = 0.0
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.tail < 0.0:
+            raise ValueError(f"tail must be >= 0.0, got {self.tail}")
         if self.first_window < 1 or self.max_window < self.first_window:
             raise ValueError(f"need 1 <= first_window <= max_window, got {self.first_window} and {self.max_window}")
         if self.growth < 1.0:
@@ -128,11 +132,18 @@ class Decoder(StreamableBlock):
         ctx = self.params.context
         buf = FrameBuffer(source, self.input_name)
         pos = 0
+        state = request.state.setdefault(self.name, {})
         for window in self.windows(request):
-            buf.fill_to(pos + window + ctx + 1)  # +1: know whether more follows
+            # the request's first window never looks ahead: pulling more frames would run
+            # the upstream network again before the first audio
+            merged = 0
+            if self.params.tail and state.get("started"):
+                merged = min(self.params.max_window, int((1.0 + self.params.tail) * window) + ctx)
+            state["started"] = True
+            buf.fill_to(pos + max(window, merged) + ctx + 1)  # +1: know whether more follows
             if buf.exhausted and pos >= buf.end:
                 return
-            end = min(pos + window, buf.end)
+            end = buf.end if buf.exhausted and buf.end - pos <= merged else min(pos + window, buf.end)
             lo, hi = max(0, pos - ctx), min(buf.end, end + ctx)
             y = self.run_window(buf.slice(lo, hi), request, tensors)
             r = self.ratio

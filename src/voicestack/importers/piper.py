@@ -55,7 +55,7 @@ __all__ = ["PiperImportError", "PiperSplit", "import_piper", "piper_manifest", "
 
 # --------------------------------------------------------------------------- addon
 
-IMPORTER_VERSION = 4
+IMPORTER_VERSION = 5
 FLOW_FILE = "flow.onnx"
 HIFIGAN_FILE = "hifigan.onnx"
 
@@ -65,9 +65,12 @@ HIFIGAN_FILE = "hifigan.onnx"
 # context per side (its receptive field: exact to float precision; 24 left seams at
 # ~51 dB), HiFi-GAN only ~10 (12 kept for margin), so the expensive network pays little
 # context. The flow's first window covers HiFi-GAN's first window plus its context, so
-# the first audio needs one call of each.
-FLOW_SCHEDULE = {"first_window": 24, "max_window": 1024, "growth": 8.0, "context": 32}
-HIFIGAN_SCHEDULE = {"first_window": 8, "max_window": 1024, "growth": 8.0, "context": 12}
+# the first audio needs one call of each. ``tail``: a window takes the rest of the piece
+# when that is at most 4x its size plus the context, so a short sentence is decoded in two
+# calls of each network (the first audio, then the rest) instead of three or four whose
+# last is mostly context (docs/performance.md has the measured figures).
+FLOW_SCHEDULE = {"first_window": 24, "max_window": 1024, "growth": 8.0, "context": 32, "tail": 3.0}
+HIFIGAN_SCHEDULE = {"first_window": 8, "max_window": 1024, "growth": 8.0, "context": 12, "tail": 3.0}
 
 
 def piper_manifest(split: PiperSplit, name: str, source: str = "",
