@@ -215,14 +215,14 @@ def parse_profile(name: str, raw: Any, path: str, stacks: Mapping[str, Any], net
             problems.append((f"{path}.components.{safe_text(old)}",
                              f"unknown type {safe_text(new)!r}; expected one of {', '.join(REGISTRY.names())}"))
     if common.batch > 1 and common.shapes == "static":
-        problems.append((f"{path}.batch", "batching needs dynamic shapes: a static network is compiled for a "
-                                          "batch of one"))
+        why = "batching needs dynamic shapes: a static network is compiled for a batch of one"
+        problems.append((f"{path}.batch", why))
     if problems:
         raise SpecError(problems)
     if common.batch > 1:
-        base = dataclasses.replace(base, batch=common.batch, batch_wait=common.batch_wait_ms / 1000)
-        per_net = {net: dataclasses.replace(cfg, batch=common.batch, batch_wait=common.batch_wait_ms / 1000)
-                   for net, cfg in per_net.items()}
+        batching = {"batch": common.batch, "batch_wait": common.batch_wait_ms / 1000}
+        base = dataclasses.replace(base, **batching)
+        per_net = {net: dataclasses.replace(cfg, **batching) for net, cfg in per_net.items()}
     return Profile(name, base, per_net, common.shapes, common.stack, raw, buckets, window, context,
                    dict(common.components), path)
 

@@ -12,8 +12,8 @@ one bounded step at a time, earliest deadline first.
   stay the same, the scheduler only decides how far to pull. Before each pull it sets
   the request's ``window_limit``: the first chunk always uses the smallest windows, and
   later ones grow only as far as the stream's lead over real time (and the
-  ``max_job_seconds`` bound on any step) allows, from the compute rate measured on
-  that stream, but never below half that bound (small windows recompute their context
+  ``max_job_seconds`` bound on any step) allows, steered by the CPU time its last step
+  took, but never below half that bound (small windows recompute their context
   frames: a stream that fell behind would fall further). Limits come in steps (1, 1.5,
   2, 3, 4, 6, ...) so streams at a like pace ask for equal windows, which a batching
   profile runs as one call. One worker is never busy for seconds while others wait.
@@ -99,10 +99,8 @@ class ChunkStream:
         self.play_start: float | None = None  # when the consumer took the first chunk (shifted by underruns)
         self.first_ready: float | None = None
         self.compute = 0.0  # worker seconds spent on it
-        self.cpu = 0.0  # ... of which its worker thread was on a CPU
         self.last_cpu = 0.0  # CPU time of its last step
         self.limit = 1.0  # its window limit, steered by what its steps cost
-        self.unit: float | None = None  # audio seconds of a chunk at window_limit 1 (its first)
         self.chunks = 0
         self.max_underrun = 0.0  # the longest time its listener's buffer ran dry after playback started
         self.chunks_at_cancel: int | None = None
@@ -131,7 +129,7 @@ class ChunkStream:
         return self.final is None and self.produced - self.taken < self.scheduler.max_ahead
 
     def window_limit(self, now: float) -> float:
-        if self.chunks == 0 or self.unit is None or self.produced <= 0:
+        if self.chunks == 0:
             return 1.0
         lead = max(0.0, self.deadline() - now)
         # A stream short of lead gets smaller steps (its next audio sooner), but never
@@ -218,14 +216,12 @@ class ChunkStream:
                 result = ("error", over)
         with self.scheduler.cond:
             self.compute += elapsed
-            self.cpu += cpu
             self.last_cpu = cpu
             if result[0] == "chunk":
                 chunk = result[1]
                 self.chunks += 1
                 self.produced += chunk.duration
-                if self.unit is None:
-                    self.unit = max(chunk.duration, 1e-3)
+                if self.first_ready is None:
                     self.first_ready = time.monotonic()
                 if self.cancelled:
                     self.chunks_after_cancel += 1
